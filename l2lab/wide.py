@@ -1,0 +1,237 @@
+"""Finite, wide networks trained by full-batch gradient descent: the experiments that test
+the infinite-width theory of section 4 (Theorem 1, Figure 5c, SM B.1).
+
+Gradient descent with step ``eta`` on ``L_tot = L + lam/2 ||theta||^2`` approximates gradient
+flow at time ``t = step * eta`` (the paper's convention for Figure 5c). Records are taken on a
+grid of steps that is dense in ``log t``, so both early learning (``t ~ 1/gamma``) and late
+decay (``t ~ 1/lam``) are resolved.
+
+The empirical loss is ``L = sum_x l(x)`` (``normalize="sum"``, the paper's Eq. (1), whose kernel
+is ``Theta``) or ``L = (1/N) sum_x l(x)`` (``normalize="mean"``, equivalent to Eq. (1) with the
+kernel ``Theta / N``); :func:`theory_kernel_scale` gives the matching factor.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "Trajectory",
+    "gradient_descent",
+    "record_steps",
+    "theory_kernel_scale",
+    "deep_linear_fixed_point",
+    "train_deep_linear",
+]
+
+_LOSSES = ("mse", "xent")
+_NORMALIZE = ("sum", "mean")
+
+
+class Trajectory(NamedTuple):
+    """What :func:`gradient_descent` records.
+
+    Attributes:
+      steps: ``(M,)`` int, gradient-descent steps at which records were taken (starts at 0).
+      t: ``(M,)`` float, gradient-flow time ``steps * eta``.
+      f: ``(M, N, K)`` network outputs on the training inputs.
+      loss: ``(M,)`` empirical loss without the L2 term (normalised as requested).
+      param_norm: ``(M,)`` ``||theta||_2``.
+      ntk_t: ``(R,)`` times at which the empirical NTK was recorded (may be empty).
+      ntk: ``(R, N, N)`` empirical NTK (averaged over outputs) at ``ntk_t`` (float64).
+      diverged: True if the loss became non-finite (records after that are NaN).
+      wall_time: seconds.
+    """
+
+    steps: np.ndarray
+    t: np.ndarray
+    f: np.ndarray
+    loss: np.ndarray
+    param_norm: np.ndarray
+    ntk_t: np.ndarray
+    ntk: np.ndarray
+    diverged: bool
+    wall_time: float
+
+
+def record_steps(total_steps: int, num: int = 60) -> np.ndarray:
+    """Distinct integer steps ``0 = s_0 < ... < s_{M-1} = total_steps``, dense in log(step).
+
+    Args:
+      total_steps: last step (>= 1).
+      num: approximate number of records (>= 2).
+    Returns:
+      ``(M,)`` int64 array, ``M <= num + 1``.
+    """
+    if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)):
+        raise TypeError(f"total_steps must be an int, got {type(total_steps).__name__}")
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    if not isinstance(num, (int, np.integer)) or num < 2:
+        raise ValueError(f"num must be an int >= 2, got {num!r}")
+    grid = np.unique(np.round(np.geomspace(1, total_steps, num)).astype(np.int64))
+    return np.concatenate([[0], grid])
+
+
+def theory_kernel_scale(normalize: str, num_samples: int) -> float:
+    """Factor that turns the NTK ``Theta`` into the kernel of Eq. (1) for this loss normalisation."""
+    if normalize not in _NORMALIZE:
+        raise ValueError(f"normalize must be one of {_NORMALIZE}, got {normalize!r}")
+    return 1.0 if normalize == "sum" else 1.0 / num_samples
+
+
+def _check_pos(name, v, allow_zero=False):
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {v!r}") from None
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise ValueError(f"{name} must be finite and {'>=' if allow_zero else '>'} 0, got {v!r}")
+    return v
+
+
+def gradient_descent(apply_fn: Callable, params, x, y, *, lam: float, eta: float, t_max: float,
+                     loss: str = "mse", normalize: str = "sum", num_records: int = 60,
+                     ntk_times=(), ntk_implementation: str = "jacobian_contraction"
+                     ) -> Trajectory:
+    """Train ``apply_fn`` by full-batch gradient descent on ``L + lam/2 ||theta||^2``.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (N, K)``.
+      params: initial parameter pytree.
+      x: ``(N, ...)`` training inputs.
+      y: ``(N,)`` or ``(N, K)`` targets (MSE) or one-hot labels (``loss="xent"``).
+      lam: L2 coefficient (>= 0).
+      eta: learning rate (> 0); time is ``t = step * eta``.
+      t_max: gradient-flow time to train for (> 0); ``ceil(t_max / eta)`` steps.
+      loss: ``"mse"`` (``l = 1/2 |f - y|^2``) or ``"xent"`` (softmax cross-entropy).
+      normalize: ``"sum"`` or ``"mean"`` over samples (see module docstring).
+      num_records: approximate number of records on a log-dense grid.
+      ntk_times: times at which to record the empirical NTK (snapped to the nearest step).
+      ntk_implementation: passed to :func:`l2lab.kernels.empirical_ntk`.
+
+    Returns:
+      :class:`Trajectory`. A run whose loss becomes NaN/inf is marked ``diverged`` (not raised).
+    """
+    if not callable(apply_fn):
+        raise TypeError("apply_fn must be callable")
+    lam = _check_pos("lam", lam, allow_zero=True)
+    eta = _check_pos("eta", eta)
+    t_max = _check_pos("t_max", t_max)
+    if loss not in _LOSSES:
+        raise ValueError(f"loss must be one of {_LOSSES}, got {loss!r}")
+    if normalize not in _NORMALIZE:
+        raise ValueError(f"normalize must be one of {_NORMALIZE}, got {normalize!r}")
+    x = jnp.asarray(x)
+    y = jnp.asarray(y, dtype=x.dtype)
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"y must have shape (N,) or (N, K) with N = {x.shape[0]}, got {y.shape}")
+    ntk_times = np.atleast_1d(np.asarray(ntk_times, dtype=np.float64))
+    if np.any(~np.isfinite(ntk_times)) or np.any(ntk_times < 0):
+        raise ValueError("ntk_times must be finite and >= 0")
+
+    total = max(1, int(math.ceil(t_max / eta)))
+    steps = record_steps(total, num_records)
+    ntk_steps = np.unique(np.clip(np.round(ntk_times / eta).astype(np.int64), 0, total))
+    all_steps = np.union1d(steps, ntk_steps)
+    scale = 1.0 if normalize == "sum" else 1.0 / x.shape[0]
+
+    def data_loss(p):
+        f = apply_fn(p, x)
+        if loss == "mse":
+            per = 0.5 * jnp.sum((f - y) ** 2, axis=-1)
+        else:
+            per = -jnp.sum(y * jax.nn.log_softmax(f, axis=-1), axis=-1)
+        return scale * jnp.sum(per), f
+
+    def total_loss(p):
+        l, _ = data_loss(p)
+        sq = sum(jnp.sum(jnp.square(w)) for w in jax.tree_util.tree_leaves(p))
+        return l + 0.5 * lam * sq
+
+    grad_fn = jax.grad(total_loss)
+
+    @jax.jit
+    def run(p, n):
+        def body(_, q):
+            g = grad_fn(q)
+            return jax.tree_util.tree_map(lambda a, b: a - eta * b, q, g)
+        return jax.lax.fori_loop(0, n, body, p)
+
+    @jax.jit
+    def measure(p):
+        l, f = data_loss(p)
+        sq = sum(jnp.sum(jnp.square(w)) for w in jax.tree_util.tree_leaves(p))
+        return l, f, jnp.sqrt(sq)
+
+    from l2lab.kernels import empirical_ntk  # local: keeps neural-tangents optional here
+
+    start = time.perf_counter()
+    rec_f, rec_l, rec_n, rec_k, rec_kt = [], [], [], [], []
+    p, cur, diverged = params, 0, False
+    for s in all_steps:
+        if not diverged and s > cur:
+            p = run(p, int(s - cur))
+            cur = int(s)
+        l, f, nrm = measure(p)
+        l = float(l)
+        if diverged or not math.isfinite(l):
+            diverged = True
+            l, f, nrm = math.nan, jnp.full(f.shape, jnp.nan), math.nan
+        if s in steps:
+            rec_l.append(l)
+            rec_f.append(np.asarray(f))
+            rec_n.append(float(nrm))
+        if s in ntk_steps:
+            rec_kt.append(s * eta)
+            rec_k.append(np.full((x.shape[0],) * 2, np.nan) if diverged else
+                         empirical_ntk(apply_fn, p, x, implementation=ntk_implementation))
+    n = x.shape[0]
+    return Trajectory(
+        steps=steps, t=steps * eta, f=np.stack(rec_f), loss=np.asarray(rec_l),
+        param_norm=np.asarray(rec_n), ntk_t=np.asarray(rec_kt, dtype=np.float64),
+        ntk=np.stack(rec_k) if rec_k else np.zeros((0, n, n)), diverged=diverged,
+        wall_time=time.perf_counter() - start)
+
+
+def deep_linear_fixed_point(lam: float, width: int) -> float:
+    """SM B.1 fixed point of ``f = n**-1/2 w1 . w0`` (L = 1, one sample x = y = 1, MSE).
+
+    Stationarity of ``1/2 (f - 1)^2 + lam/2 (|w0|^2 + |w1|^2)`` gives ``w0 = c w1`` with
+    ``c = (1 - f) / (lam sqrt(n))`` and ``c^2 = 1``, hence ``f = 1 - lam sqrt(n)`` when
+    ``lam sqrt(n) < 1`` and the trivial ``f = 0`` otherwise. (The paper's Eq. (S26) prints
+    ``lam sqrt(n) = f - 1``; with ``l' = f - y`` the sign is as here, and the tests and the
+    book's chapter check it by training.)
+    """
+    lam = _check_pos("lam", lam, allow_zero=True)
+    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
+        raise ValueError(f"width must be an int >= 1, got {width!r}")
+    return max(0.0, 1.0 - lam * math.sqrt(width))
+
+
+def train_deep_linear(key, width: int, lam: float, *, eta: float = 0.05, t_max: float | None = None,
+                      num_records: int = 80) -> Trajectory:
+    """Train the SM B.1 model ``f = n**-1/2 w1 . w0`` (NTK normalisation, ``w ~ N(0, 1)``) on the
+    single sample ``x = y = 1`` by gradient descent; returns the :class:`Trajectory` of ``f``.
+
+    ``t_max`` defaults to ``20 / lam`` (capped at ``2e4``): the approach to the fixed point is
+    governed by the L2 time scale.
+    """
+    lam = _check_pos("lam", lam)
+    if t_max is None:
+        t_max = min(20.0 / lam, 2e4)
+    w = jax.random.normal(key, (2, int(width)))
+
+    def apply_fn(p, x):
+        return (jnp.sum(p[0] * p[1]) / jnp.sqrt(p.shape[1]) * x[:, :1])
+
+    x = jnp.ones((1, 1))
+    return gradient_descent(apply_fn, w, x, jnp.ones((1,)), lam=lam, eta=eta, t_max=t_max,
+                            num_records=num_records)

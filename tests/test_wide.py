@@ -1,0 +1,102 @@
+"""Finite-width gradient descent (l2lab.wide) against exact references."""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from l2lab import wide
+
+
+def test_record_steps_log_dense():
+    s = wide.record_steps(10_000, 40)
+    assert s[0] == 0 and s[-1] == 10_000
+    assert np.all(np.diff(s) > 0)
+    big = s[s >= 20]
+    assert (big[1:] / big[:-1]).max() < 1.35  # dense in log t
+
+
+def test_linear_model_matches_exact_discrete_solution():
+    """f = X theta: GD with L2 is a linear recursion we can iterate in closed form."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(5, 3)).astype(np.float32)
+    y = rng.normal(size=(5,)).astype(np.float32)
+    theta0 = rng.normal(size=(3, 1)).astype(np.float32)
+    lam, eta, t_max = 0.3, 0.01, 2.0
+    tr = wide.gradient_descent(lambda p, z: z @ p, jnp.asarray(theta0), x, y, lam=lam, eta=eta,
+                               t_max=t_max, num_records=10)
+    # theta_{s+1} = theta_s - eta (X^T (X theta_s - y) + lam theta_s)
+    a = np.eye(3) - eta * (x.T @ x + lam * np.eye(3))
+    b = eta * x.T @ y[:, None]
+    for step, f in zip(tr.steps, tr.f):
+        th = theta0.astype(np.float64)
+        for _ in range(int(step)):
+            th = a @ th + b
+        np.testing.assert_allclose(f, x @ th, rtol=2e-4, atol=2e-5)
+    assert tr.t[-1] == pytest.approx(t_max)
+    np.testing.assert_allclose(tr.loss, 0.5 * np.sum((tr.f[:, :, 0] - y) ** 2, axis=1), rtol=1e-5)
+
+
+def test_mean_normalisation_equals_rescaled_sum():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 2)).astype(np.float32)
+    y = rng.normal(size=(4,)).astype(np.float32)
+    p0 = jnp.asarray(rng.normal(size=(2, 1)).astype(np.float32))
+    a = wide.gradient_descent(lambda p, z: z @ p, p0, x, y, lam=0.1, eta=0.04, t_max=1.0,
+                              normalize="mean", num_records=5)
+    # mean-normalised loss with eta equals sum-normalised loss with eta/N and lam*N.
+    b = wide.gradient_descent(lambda p, z: z @ p, p0, x, y, lam=0.4, eta=0.01, t_max=0.25,
+                              normalize="sum", num_records=5)
+    np.testing.assert_allclose(a.f[-1], b.f[-1], rtol=1e-5)
+    assert wide.theory_kernel_scale("mean", 4) == 0.25
+
+
+def test_empirical_ntk_decays_as_theorem_1_for_wide_relu():
+    """Theorem 1: Theta_t ~ exp(-2(k-1) lam t) Theta_0, k = 2 for a 1-hidden-layer ReLU net."""
+    from l2lab import kernels
+
+    arch = kernels.fc(depth=1, width=2048)
+    x = np.random.default_rng(2).normal(size=(8, 10)).astype(np.float32)
+    y = np.sign(x[:, 0])
+    _, params = arch.init_fn(jax.random.PRNGKey(0), x.shape)
+    lam = 0.05
+    tr = wide.gradient_descent(arch.apply_fn, params, x, y, lam=lam, eta=0.02, t_max=20.0,
+                               num_records=10, ntk_times=[0.0, 10.0, 20.0])
+    ratio = np.trace(tr.ntk, axis1=1, axis2=2) / np.trace(tr.ntk[0])
+    np.testing.assert_allclose(ratio, np.exp(-2 * lam * tr.ntk_t), rtol=0.03)
+    # a linear model's kernel (k = 1) does not decay
+    assert not tr.diverged
+
+
+def test_divergence_is_recorded_not_raised():
+    x = np.ones((2, 1), np.float32)
+    tr = wide.gradient_descent(lambda p, z: z @ p, 2 * jnp.ones((1, 1)), x, np.ones(2), lam=0.0,
+                               eta=5.0, t_max=500.0, num_records=10)
+    assert tr.diverged
+    assert np.isnan(tr.loss[-1])
+
+
+def test_deep_linear_fixed_point_by_training():
+    for width, lam in [(100, 0.05), (400, 0.02)]:
+        tr = wide.train_deep_linear(jax.random.PRNGKey(0), width, lam)
+        assert tr.f[-1, 0, 0] == pytest.approx(1 - lam * math.sqrt(width), abs=2e-3)
+    assert wide.deep_linear_fixed_point(0.2, 100) == 0.0
+
+
+def test_bad_arguments():
+    f = lambda p, z: z @ p  # noqa: E731
+    x = np.ones((2, 1))
+    with pytest.raises(ValueError, match="lam"):
+        wide.gradient_descent(f, jnp.ones((1, 1)), x, np.ones(2), lam=-1, eta=0.1, t_max=1)
+    with pytest.raises(ValueError, match="eta"):
+        wide.gradient_descent(f, jnp.ones((1, 1)), x, np.ones(2), lam=0, eta=0, t_max=1)
+    with pytest.raises(ValueError, match="loss"):
+        wide.gradient_descent(f, jnp.ones((1, 1)), x, np.ones(2), lam=0, eta=0.1, t_max=1,
+                              loss="hinge")
+    with pytest.raises(ValueError, match="y"):
+        wide.gradient_descent(f, jnp.ones((1, 1)), x, np.ones(3), lam=0, eta=0.1, t_max=1)
+    with pytest.raises(ValueError, match="total_steps"):
+        wide.record_steps(0)
+    with pytest.raises(ValueError, match="width"):
+        wide.deep_linear_fixed_point(0.1, 0)
