@@ -18,10 +18,11 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 install: $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/python -m l2lab.book_build
+	$(BIN)/python tools/build_book.py
 	@echo "Open _build/html/index.html"
 
 test: $(STAMP)
+	bash .ci/system-deps.sh
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
