@@ -1,0 +1,469 @@
+"""Training one configuration, exactly as in the paper (Sec. 1.1, Sec. 2, SM A).
+
+Objective (coupled L2, the paper's ``L = L_data + lam/2 ||theta||^2``)::
+
+    L(theta) = L_data(theta) + (lam / 2) * sum_mu theta_mu^2
+
+The L2 term covers **all** parameters, biases and batch-norm scale/offset included (the paper
+regularizes ``||theta||^2`` with no exception stated). With SGD the update is
+``theta <- theta - eta * (grad L_data + lam * theta)``; we realise it as
+``optax.add_decayed_weights(lam)`` followed by ``optax.sgd(eta, momentum)`` -- the same
+gradient (the weight-decay term is added *before* momentum, i.e. it is coupled, not AdamW-style
+decoupled). Both ``eta`` and ``lam`` live in an ``optax.inject_hyperparams`` state, so they are
+traced values that can change during training (AutoL2) and be ``vmap``-ed over (sweeps).
+
+Data loss (SM A): the paper's normalised softmax cross-entropy::
+
+    L_data(B) = -1 / (2 K |B|) * sum_{(x, y) in B} sum_i y_i log p_i(x),   p = softmax(f(x))
+
+with K the number of classes and y one-hot. (SM A prints the formula without the minus sign, a
+typo: as printed it would be maximised.) This is the usual mean cross-entropy divided by 2K, so
+the paper's learning rates are 2K = 20 times larger than the usual ones for the same dynamics.
+``loss="mse"`` uses the same normalisation: ``1 / (2 K |B|) * sum ||f(x) - y||^2``.
+
+The inner loop runs on device (``lax.fori_loop`` with a *traced* trip count, so one compiled
+program serves every chunk length) between measurements taken on a grid that is dense in
+``log t`` (:func:`measurement_grid`). At each measurement we record the training loss *without*
+the L2 term, the training error, test accuracy and loss, and ``||theta||``. A step whose loss or
+new parameters are not finite marks the run ``diverged``: that configuration stops updating
+(parameters stay at their last finite value) and later measurements are NaN. Nothing raises.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+__all__ = [
+    "TrainConfig", "TrainResult", "TrainState", "Measurement", "Engine",
+    "xent_loss", "mse_loss", "l2_penalty", "total_loss", "make_optimizer", "lr_factor",
+    "measurement_grid", "seed_keys", "set_hyperparams", "train",
+]
+
+Params = Any
+LOSSES = ("xent", "mse")
+SCHEDULES = ("constant", "paper")
+
+
+# ----------------------------------------------------------------------------- losses
+
+def xent_loss(logits: jax.Array, y_onehot: jax.Array) -> jax.Array:
+    """SM A softmax loss ``-1/(2 K |B|) sum y_i log softmax(f)_i``. logits, y_onehot: (B, K)."""
+    b, k = logits.shape
+    return -jnp.sum(y_onehot * jax.nn.log_softmax(logits)) / (2.0 * k * b)
+
+
+def mse_loss(logits: jax.Array, y_onehot: jax.Array) -> jax.Array:
+    """MSE with the same normalisation: ``1/(2 K |B|) sum ||f - y||^2``. (B, K) -> scalar."""
+    b, k = logits.shape
+    return jnp.sum(jnp.square(logits - y_onehot)) / (2.0 * k * b)
+
+
+_LOSS_FNS = {"xent": xent_loss, "mse": mse_loss}
+
+
+def l2_penalty(params: Params) -> jax.Array:
+    """``1/2 ||theta||^2`` over every leaf of ``params`` (biases included), float32 scalar."""
+    return 0.5 * sum(jnp.sum(jnp.square(p)) for p in jax.tree.leaves(params))
+
+
+def total_loss(apply_fn: Callable, params: Params, x: jax.Array, y_onehot: jax.Array,
+               lam: float, loss: str = "xent") -> jax.Array:
+    """The paper's objective ``L_data + lam/2 ||theta||^2`` (``apply_fn(params, x) -> logits``)."""
+    if loss not in _LOSS_FNS:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    return _LOSS_FNS[loss](apply_fn(params, x), y_onehot) + lam * l2_penalty(params)
+
+
+# ----------------------------------------------------------------------------- optimiser
+
+def _sgd_l2(learning_rate, weight_decay, momentum):
+    return optax.chain(
+        optax.add_decayed_weights(weight_decay),
+        optax.sgd(learning_rate, momentum=(momentum if momentum else None)),
+    )
+
+
+def make_optimizer(eta: float, lam: float, momentum: float = 0.0) -> optax.GradientTransformation:
+    """SGD (+ optional heavy-ball momentum) on ``L_data + lam/2 |theta|^2``.
+
+    ``eta`` and ``lam`` are injected hyperparameters (``state.hyperparams["learning_rate"]`` and
+    ``["weight_decay"]``), so they may be traced and changed between steps; ``momentum`` is static.
+    """
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be a float in [0, 1), got {momentum!r}")
+    return optax.inject_hyperparams(_sgd_l2, static_args=("momentum",))(
+        learning_rate=eta, weight_decay=lam, momentum=float(momentum))
+
+
+def lr_factor(step: jax.Array, total_steps: jax.Array, schedule: str) -> jax.Array:
+    """Multiplier of ``eta`` at update ``step`` (0-based). ``"paper"``: x0.2 at 0.3T, 0.6T, 0.9T."""
+    if schedule == "constant":
+        return jnp.ones((), jnp.float32)
+    if schedule == "paper":
+        t = jnp.asarray(step, jnp.float32)
+        tt = jnp.asarray(total_steps, jnp.float32)
+        n = (t >= 0.3 * tt).astype(jnp.float32) + (t >= 0.6 * tt) + (t >= 0.9 * tt)
+        return jnp.power(jnp.float32(0.2), n)
+    raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+
+
+# ----------------------------------------------------------------------------- config/records
+
+class TrainConfig(NamedTuple):
+    """One training configuration.
+
+    eta: learning rate (> 0). lam: L2 parameter (>= 0). steps: number of SGD updates T (>= 1).
+    batch_size: minibatch size; ``>= N`` means full batch (the paper's FC: 512 of 512 samples).
+    momentum: heavy-ball momentum in [0, 1). schedule: ``"constant"`` or ``"paper"``
+    (eta x0.2 at 0.3T, 0.6T, 0.9T). loss: ``"xent"`` (SM A) or ``"mse"``. seed: initial weights
+    and minibatch order. points_per_octave: measurements per doubling of t (>= 1).
+    eval_batch_size: evaluate train/test sets in chunks of this size (``None``: all at once).
+    augment: SM A's "flip, crop and mixup" (``l2lab.data.augment``, mixup alpha 1) applied to
+    every training minibatch (images ``(N, H, W, C)`` only); measurements use clean data.
+    """
+
+    eta: float
+    lam: float
+    steps: int
+    batch_size: int = 512
+    momentum: float = 0.0
+    schedule: str = "constant"
+    loss: str = "xent"
+    seed: int = 0
+    points_per_octave: int = 4
+    eval_batch_size: Optional[int] = None
+    augment: bool = False
+
+    def validate(self) -> "TrainConfig":
+        """Raise ``ValueError``/``TypeError`` naming the bad field; return ``self``."""
+        _check_real("eta", self.eta, lo=0.0, lo_open=True)
+        _check_real("lam", self.lam, lo=0.0)
+        _check_int("steps", self.steps, lo=1)
+        _check_int("batch_size", self.batch_size, lo=1)
+        _check_real("momentum", self.momentum, lo=0.0)
+        if self.momentum >= 1:
+            raise ValueError(f"momentum must be < 1, got {self.momentum}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        _check_int("seed", self.seed, lo=0)
+        _check_int("points_per_octave", self.points_per_octave, lo=1)
+        if self.eval_batch_size is not None:
+            _check_int("eval_batch_size", self.eval_batch_size, lo=1)
+        if not isinstance(self.augment, bool):
+            raise TypeError(f"augment must be a bool, got {type(self.augment).__name__}")
+        return self
+
+
+class Measurement(NamedTuple):
+    """Scalars (or (C,) under vmap) measured at one grid point; NaN once diverged."""
+
+    train_loss: jax.Array      # data loss on the whole training set, no L2 term
+    train_error: jax.Array     # 1 - training accuracy
+    test_accuracy: jax.Array
+    test_loss: jax.Array       # data loss on the test set
+    param_norm: jax.Array      # ||theta||_2 over all parameters
+
+
+class TrainResult(NamedTuple):
+    """Curves of one run, all ``(M,)`` numpy arrays aligned with ``steps`` (int64 update counts,
+    starting at 0 and ending at ``config.steps``); float64 values, NaN after divergence.
+    ``diverged`` is a bool, ``diverged_at`` the number of updates applied before the first
+    non-finite step (-1 if none), ``wall_time`` seconds (compilation included)."""
+
+    steps: np.ndarray
+    train_loss: np.ndarray
+    train_error: np.ndarray
+    test_accuracy: np.ndarray
+    test_loss: np.ndarray
+    param_norm: np.ndarray
+    diverged: bool
+    diverged_at: int
+    wall_time: float
+
+
+class TrainState(NamedTuple):
+    """Device state of one run (a pytree; leading config axis under vmap).
+
+    params, opt_state (``lam`` is ``opt_state.hyperparams["weight_decay"]``), step: int32 number
+    of updates applied, key: minibatch PRNG key, eta0: float32 base learning rate (the schedule
+    multiplies it), total_steps: int32 budget T (no update once ``step == T``), diverged: bool.
+    """
+
+    params: Params
+    opt_state: Any
+    step: jax.Array
+    key: jax.Array
+    eta0: jax.Array
+    total_steps: jax.Array
+    diverged: jax.Array
+
+
+def measurement_grid(total_steps: int, points_per_octave: int = 4) -> np.ndarray:
+    """Update counts at which to measure: 0, then increments ``max(1, 2^floor(log2 t) // ppo)``
+    (so ``ppo`` points per doubling of t once ``t >= ppo``), ending exactly at ``total_steps``.
+
+    Prefix-stable: ``measurement_grid(T1)`` is ``measurement_grid(T2)`` cut at ``T1`` plus ``T1``
+    for ``T1 < T2``. Returns int64 array (M,), M = O(ppo * log2 T).
+    """
+    _check_int("total_steps", total_steps, lo=1)
+    _check_int("points_per_octave", points_per_octave, lo=1)
+    out = [0]
+    t = 0
+    while t < total_steps:
+        inc = 1 if t == 0 else max(1, (1 << (int(t).bit_length() - 1)) // points_per_octave)
+        t = min(t + inc, total_steps)
+        out.append(t)
+    return np.asarray(out, np.int64)
+
+
+def seed_keys(seed: int) -> Tuple[jax.Array, jax.Array]:
+    """``(init_key, data_key)`` derived from an integer seed (shared by train and sweep)."""
+    _check_int("seed", seed, lo=0)
+    k_init, k_data = jax.random.split(jax.random.PRNGKey(int(seed)))
+    return k_init, k_data
+
+
+# ----------------------------------------------------------------------------- the engine
+
+class Engine:
+    """Pure device functions for one (model, data, static hyper-parameters) combination.
+
+    ``augment(key, x, y_onehot) -> (x, y_onehot)`` (optional) transforms each training
+    minibatch, e.g. :func:`augmentation` (SM A's flip, crop and mixup).
+    ``init_state(params, eta, lam, total_steps, key) -> TrainState`` and
+    ``run(state, n, data) -> (TrainState, Measurement)`` (``n`` more updates, then measure) are
+    pure and jittable; ``data = engine.data`` is the tuple ``(x_train, y_train_onehot, x_test,
+    y_test_onehot)`` of device arrays, passed as an argument so it is never baked into the
+    program. :mod:`l2lab.sweep` vmaps ``run`` over the configuration axis.
+    """
+
+    def __init__(self, apply_fn: Callable, train_ds: Any, test_ds: Any, *, batch_size: int,
+                 loss: str = "xent", momentum: float = 0.0, schedule: str = "constant",
+                 eval_batch_size: Optional[int] = None, augment: Optional[Callable] = None):
+        _check_dataset("train_ds", train_ds)
+        _check_dataset("test_ds", test_ds)
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        _check_int("batch_size", batch_size, lo=1)
+        k = int(train_ds.num_classes)
+        self.apply_fn = apply_fn
+        self.num_classes = k
+        self.n_train = int(np.shape(train_ds.y)[0])
+        self.batch_size = min(int(batch_size), self.n_train)
+        self.full_batch = self.batch_size >= self.n_train
+        self.batches_per_epoch = self.n_train // self.batch_size
+        self.loss_name = loss
+        self.loss_fn = _LOSS_FNS[loss]
+        self.momentum = float(momentum)
+        self.schedule = schedule
+        self.eval_batch_size = eval_batch_size
+        if augment is not None and not callable(augment):
+            raise TypeError(f"augment must be None or a callable (key, x, y_onehot) -> (x, y_onehot), got {augment!r}")
+        self.augment = augment
+        self.optimizer = make_optimizer(1.0, 0.0, self.momentum)  # values replaced per state
+        self.data = (
+            jnp.asarray(train_ds.x, jnp.float32),
+            jax.nn.one_hot(jnp.asarray(train_ds.y), k, dtype=jnp.float32),
+            jnp.asarray(test_ds.x, jnp.float32),
+            jax.nn.one_hot(jnp.asarray(test_ds.y), k, dtype=jnp.float32),
+        )
+
+    # -- state -------------------------------------------------------------------------
+    def init_state(self, params: Params, eta, lam, total_steps, key) -> TrainState:
+        opt = make_optimizer(jnp.asarray(eta, jnp.float32), jnp.asarray(lam, jnp.float32), self.momentum)
+        return TrainState(
+            params=params,
+            opt_state=opt.init(params),
+            step=jnp.zeros((), jnp.int32),
+            key=key,
+            eta0=jnp.asarray(eta, jnp.float32),
+            total_steps=jnp.asarray(total_steps, jnp.int32),
+            diverged=jnp.zeros((), bool),
+        )
+
+    # -- one step ----------------------------------------------------------------------
+    def _batch(self, state: TrainState, data):
+        x, y = data[0], data[1]
+        if self.full_batch:
+            return x, y
+        epoch = state.step // self.batches_per_epoch
+        i = state.step % self.batches_per_epoch
+        perm = jax.random.permutation(jax.random.fold_in(state.key, epoch), self.n_train)
+        idx = jax.lax.dynamic_slice_in_dim(perm, i * self.batch_size, self.batch_size)
+        return x[idx], y[idx]
+
+    def step(self, state: TrainState, data) -> TrainState:
+        """One SGD update (a no-op once diverged or ``step == total_steps``)."""
+        xb, yb = self._batch(state, data)
+        if self.augment is not None:
+            k_aug = jax.random.fold_in(jax.random.fold_in(state.key, 0x5A17), state.step)
+            xb, yb = self.augment(k_aug, xb, yb)
+        loss, grads = jax.value_and_grad(lambda p: self.loss_fn(self.apply_fn(p, xb), yb))(state.params)
+        hp = dict(state.opt_state.hyperparams)
+        hp["learning_rate"] = state.eta0 * lr_factor(state.step, state.total_steps, self.schedule)
+        opt_state = state.opt_state._replace(hyperparams=hp)
+        updates, new_opt = self.optimizer.update(grads, opt_state, state.params)
+        new_params = optax.apply_updates(state.params, updates)
+        finite = jnp.isfinite(loss) & jnp.isfinite(2.0 * l2_penalty(new_params))
+        active = (state.step < state.total_steps) & ~state.diverged
+        take = active & finite
+        sel = lambda a, b: jax.tree.map(lambda u, v: jnp.where(take, u, v), a, b)
+        return state._replace(
+            params=sel(new_params, state.params),
+            opt_state=sel(new_opt, state.opt_state),
+            step=state.step + take.astype(jnp.int32),
+            diverged=state.diverged | (active & ~finite),
+        )
+
+    # -- measurement -------------------------------------------------------------------
+    def _eval(self, params, x, y):
+        """(sum of per-sample data loss * normaliser, number correct) over a whole dataset."""
+        n = x.shape[0]
+        eb = self.eval_batch_size
+
+        def part(xs, ys):
+            logits = self.apply_fn(params, xs)
+            l = self.loss_fn(logits, ys) * xs.shape[0]       # = sum / (2K)
+            c = jnp.sum(jnp.argmax(logits, -1) == jnp.argmax(ys, -1))
+            return l, c
+
+        if eb is None or eb >= n:
+            l, c = part(x, y)
+            return l / n, c / n
+        nf = n // eb
+        xs = x[: nf * eb].reshape((nf, eb) + x.shape[1:])
+        ys = y[: nf * eb].reshape((nf, eb) + y.shape[1:])
+        ls, cs = jax.lax.map(lambda a: part(*a), (xs, ys))
+        l, c = jnp.sum(ls), jnp.sum(cs)
+        if nf * eb < n:
+            l2, c2 = part(x[nf * eb:], y[nf * eb:])
+            l, c = l + l2, c + c2
+        return l / n, c / n
+
+    def measure(self, state: TrainState, data) -> Measurement:
+        tr_l, tr_a = self._eval(state.params, data[0], data[1])
+        te_l, te_a = self._eval(state.params, data[2], data[3])
+        norm = jnp.sqrt(2.0 * l2_penalty(state.params))
+        vals = [tr_l, 1.0 - tr_a, te_a, te_l, norm]
+        nan = jnp.float32(jnp.nan)
+        return Measurement(*[jnp.where(state.diverged, nan, jnp.asarray(v, jnp.float32)) for v in vals])
+
+    def run(self, state: TrainState, n, data) -> Tuple[TrainState, Measurement]:
+        """``n`` (traced int) more updates, then a measurement. Pure; jit/vmap friendly."""
+        state = jax.lax.fori_loop(0, n, lambda _, s: self.step(s, data), state)
+        return state, self.measure(state, data)
+
+
+def set_hyperparams(state: TrainState, *, eta=None, lam=None) -> TrainState:
+    """A copy of ``state`` with a new base learning rate and/or L2 parameter (jit/vmap friendly;
+    e.g. AutoL2 changing ``lam`` between chunks). The schedule multiplies the new ``eta``."""
+    if not isinstance(state, TrainState):
+        raise TypeError(f"state must be a TrainState, got {type(state).__name__}")
+    if eta is not None:
+        state = state._replace(eta0=jnp.asarray(eta, jnp.float32) + jnp.zeros_like(state.eta0))
+    if lam is not None:
+        hp = dict(state.opt_state.hyperparams)
+        hp["weight_decay"] = jnp.asarray(lam, hp["weight_decay"].dtype) + jnp.zeros_like(hp["weight_decay"])
+        state = state._replace(opt_state=state.opt_state._replace(hyperparams=hp))
+    return state
+
+
+def augmentation(mixup_alpha: Optional[float] = 1.0) -> Callable:
+    """SM A's augmentation ``(key, x, y_onehot) -> (x, y_onehot)``: random flip, random crop
+    (zero padding 4) and mixup (``l2lab.data.augment``); ``mixup_alpha=None`` skips mixup."""
+    from l2lab import data as _data
+
+    def fn(key, x, y):
+        return _data.augment(key, x, y, flip=True, crop=True, mixup_alpha=mixup_alpha)
+
+    return fn
+
+
+# ----------------------------------------------------------------------------- train()
+
+def train(model: Any, train_ds: Any, test_ds: Any, config: TrainConfig, *,
+          params: Optional[Params] = None, progress: bool = True) -> TrainResult:
+    """Train one configuration and return its measured curves (never raises on divergence).
+
+    model: a flax module (``l2lab.models``) or any object with ``apply({"params": p}, x)``.
+    train_ds, test_ds: datasets with ``x`` float32 (N, ...), ``y`` int (N,), ``num_classes``
+    (``l2lab.data.Dataset``). params: initial parameters (default: ``l2lab.models.init`` with the
+    init key of :func:`seed_keys(config.seed)`, the same weights a sweep uses for that seed).
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    config.validate()
+    if not hasattr(model, "apply"):
+        raise TypeError(f"model must be a flax module, got {type(model).__name__}")
+    from l2lab import models as _models
+
+    apply_fn = lambda p, x: model.apply({"params": p}, x)
+    engine = Engine(apply_fn, train_ds, test_ds, batch_size=config.batch_size, loss=config.loss,
+                    momentum=config.momentum, schedule=config.schedule,
+                    eval_batch_size=config.eval_batch_size,
+                    augment=augmentation() if config.augment else None)
+    if config.augment and np.ndim(train_ds.x) != 4:
+        raise ValueError(f"augment=True needs image data (N, H, W, C), got x of shape {np.shape(train_ds.x)}")
+    k_init, k_data = seed_keys(config.seed)
+    if params is None:
+        params = _models.init(model, k_init, (1,) + tuple(np.shape(train_ds.x)[1:]))
+    t0 = time.perf_counter()
+    state = engine.init_state(params, config.eta, config.lam, config.steps, k_data)
+    run = jax.jit(engine.run)
+    grid = measurement_grid(config.steps, config.points_per_octave)
+    rows = []
+    state, meas0 = run(state, jnp.int32(0), engine.data)     # same program: 0 updates, measure
+    rows.append(jax.device_get(meas0))
+    bar = _tqdm(total=config.steps, disable=not progress, desc=f"eta={config.eta:g} lam={config.lam:g}")
+    for a, b in zip(grid[:-1], grid[1:]):
+        state, meas = run(state, jnp.int32(b - a), engine.data)
+        rows.append(jax.device_get(meas))
+        bar.update(int(b - a))
+    bar.close()
+    wall = time.perf_counter() - t0
+    cols = np.asarray(rows, np.float64).T  # (5, M)
+    diverged = bool(state.diverged) or not np.all(np.isfinite(cols))
+    return TrainResult(grid, *cols, diverged=diverged,
+                       diverged_at=int(state.step) if bool(state.diverged) else -1, wall_time=wall)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _tqdm(**kw):
+    from tqdm.auto import tqdm
+    return tqdm(**kw)
+
+
+def _check_real(name, v, lo=None, lo_open=False):
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+    if not math.isfinite(float(v)):
+        raise ValueError(f"{name} must be finite, got {v}")
+    if lo is not None and (v < lo or (lo_open and v == lo)):
+        raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {v}")
+
+
+def _check_int(name, v, lo=None):
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    if lo is not None and v < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {v}")
+
+
+def _check_dataset(name, ds):
+    for attr in ("x", "y", "num_classes"):
+        if not hasattr(ds, attr):
+            raise TypeError(f"{name} must be a dataset with x, y, num_classes (missing {attr!r})")
+    n = np.shape(ds.x)[0] if np.ndim(ds.x) else 0
+    if np.ndim(ds.y) != 1 or n != np.shape(ds.y)[0] or n == 0:
+        raise ValueError(f"{name}: x must be (N, ...) and y (N,) with N >= 1, got {np.shape(ds.x)} and {np.shape(ds.y)}")

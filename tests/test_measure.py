@@ -1,0 +1,63 @@
+"""l2lab.measure on hand-built curves with known answers."""
+import numpy as np
+import pytest
+
+from l2lab import measure as ms
+
+
+def test_steps_to_peak_hand_built():
+    steps = np.array([0, 1, 2, 4, 8, 16, 32])
+    acc = np.array([0.1, 0.5, 0.80, 0.896, 0.90, 0.899, 0.7])
+    assert ms.steps_to_peak(steps, acc) == 4.0          # 0.896 >= 0.90 - 0.005
+    assert ms.steps_to_peak(steps, acc, tol=0.0) == 8.0
+    assert ms.steps_to_peak(steps, acc, tol=0.2) == 2.0
+    assert ms.peak_accuracy(acc) == pytest.approx(0.90)
+
+
+def test_steps_to_peak_nan_safe_and_t_over_lambda():
+    steps = np.array([0, 10, 20, 30, 40])
+    acc = np.array([0.2, 0.6, 0.9, np.nan, np.nan])       # diverged after step 20
+    assert ms.steps_to_peak(steps, acc) == 20.0
+    assert np.isnan(ms.steps_to_peak(steps, np.full(5, np.nan)))
+    assert np.isnan(ms.peak_accuracy([np.nan]))
+    # synthetic curves peaking at t = c / lam: the fitted c recovers the value
+    c = 0.7
+    t = np.unique(np.round(np.geomspace(1, 1e6, 400)))
+    ts = []
+    lams = np.array([1e-4, 1e-3, 1e-2, 1e-1])
+    for lam in lams:
+        acc = 0.9 - 0.1 * np.log(t * lam / c) ** 2
+        ts.append(ms.steps_to_peak(t, acc, tol=1e-4))
+    fit = ms.fit_c(ts, lams)
+    assert fit.n == 4 and fit.n_dropped == 0
+    assert fit.median == pytest.approx(c, rel=0.05) and fit.spread < 1.1
+
+
+def test_fit_c_summary_and_eta_version():
+    t = np.array([100.0, 200.0, np.nan, 50.0, 400.0])
+    lam = np.array([0.01, 0.01, 0.01, 0.0, 0.001])
+    fit = ms.fit_c(t, lam)
+    np.testing.assert_allclose(np.sort(fit.values), [0.4, 1.0, 2.0])
+    assert fit.median == pytest.approx(1.0)
+    assert fit.geomean == pytest.approx((0.4 * 1.0 * 2.0) ** (1 / 3))
+    assert (fit.min, fit.max, fit.spread) == pytest.approx((0.4, 2.0, 5.0))
+    assert fit.n == 3 and fit.n_dropped == 2
+    fit2 = ms.fit_c(t, lam, eta=0.5)
+    assert fit2.median == pytest.approx(0.5)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="same shape"):
+        ms.steps_to_peak([0, 1], [0.1])
+    with pytest.raises(ValueError, match="tol"):
+        ms.steps_to_peak([0, 1], [0.1, 0.2], tol=-0.1)
+    with pytest.raises(ValueError, match="steps"):
+        ms.steps_to_peak([2, 1], [0.1, 0.2])
+    with pytest.raises(ValueError, match="acc"):
+        ms.peak_accuracy(np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="lam"):
+        ms.fit_c([1.0, 2.0], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="eta"):
+        ms.fit_c([1.0, 2.0], [0.1, 0.2], eta=[1.0])
+    with pytest.raises(ValueError, match="no finite"):
+        ms.fit_c([np.nan], [0.1])

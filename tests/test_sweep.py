@@ -1,0 +1,222 @@
+"""l2lab.sweep: vmapped groups equal per-config runs, shared initial weights, budgets/grouping,
+resume after SIGKILL equals an uninterrupted run, sharded (4 fake CPU devices) equals unsharded."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from typing import NamedTuple
+
+import numpy as np
+import pytest
+
+from l2lab import measure as ms
+from l2lab import models as M
+from l2lab import sweep as S
+from l2lab import train as T
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class DS(NamedTuple):
+    x: np.ndarray
+    y: np.ndarray
+    name: str
+    num_classes: int
+
+
+def _toy(n=96, d=10, k=3, seed=0):
+    r = np.random.RandomState(seed)
+    x = r.randn(n, d).astype(np.float32)
+    y = np.argmax(x @ r.randn(d, k), 1).astype(np.int32)
+    return DS(x[:64], y[:64], "toy-train", k), DS(x[64:], y[64:], "toy-test", k)
+
+
+SPEC = S.SweepSpec(arch="fc", model_kwargs={"widths": (8, 8)}, etas=(1.0, 4.0), lams=(0.02, 0.1),
+                   budget="etalam:2", batch_size=64, points_per_octave=4, bucket=4.0)
+
+
+def test_budgets_and_grouping():
+    cfgs, dropped = S.expand(SPEC._replace(etas=(0.5, 1.0), lams=(0.0, 0.01, 0.02), max_steps=300))
+    steps = {(c.eta, c.lam): c.steps for c in cfgs}
+    assert steps == {(0.5, 0.02): 200, (1.0, 0.01): 200, (1.0, 0.02): 100}
+    assert {(d["eta"], d["lam"]) for d in dropped} == {(0.5, 0.0), (1.0, 0.0), (0.5, 0.01)}
+    assert S.expand(SPEC._replace(budget="steps:17"))[0][0].steps == 17
+    # epochs: 64 samples, batch 16 -> 4 steps per epoch
+    assert S.expand(SPEC._replace(budget="etalam-epochs:2", batch_size=16, n_train=64, etas=(1.0,), lams=(0.1,)))[0][0].steps == 80
+    cs = [T.TrainConfig(eta=1.0, lam=0.1, steps=s) for s in (10, 100, 12, 16, 17, 100, 9)]
+    assert S.group_configs(cs, bucket=1) == [[6], [0], [2], [3], [4], [1, 5]]
+    assert S.group_configs(cs, bucket=2) == [[6, 0, 2, 3], [4], [1, 5]]   # bins (8,16], (16,32], (64,128]
+    assert S.group_configs(cs, bucket=2, max_group_size=2) == [[6, 0], [2, 3], [4], [1, 5]]
+    assert S.parse_budget("etalam:0.1") == ("etalam", 0.1)
+
+
+def test_vmapped_sweep_equals_per_config_runs(tmp_path):
+    tr, te = _toy()
+    spec = SPEC
+    recs = S.run_sweep(spec, str(tmp_path / "sw"), train_ds=tr, test_ds=te, progress=False)
+    div = S.run_sweep(spec._replace(etas=(1.0, 1e6), lams=(0.05,), budget="steps:30"), str(tmp_path / "div"),
+                      train_ds=tr, test_ds=te, progress=False)
+    assert len(recs) == 4 and len(div) == 2
+    groups = {}
+    for r in recs:
+        groups.setdefault(r.group, []).append(r)
+    assert any(len(g) > 1 and len({r.config.steps for r in g}) > 1 for g in groups.values())  # masked budgets
+    model = M.make_model("fc", num_classes=3, widths=(8, 8))
+    norms0 = set()
+    for r in recs + div:
+        ref = T.train(model, tr, te, r.config, progress=False)
+        np.testing.assert_array_equal(r.result.steps, ref.steps)
+        assert r.result.diverged == ref.diverged
+        for name in ("train_loss", "train_error", "test_accuracy", "test_loss", "param_norm"):
+            np.testing.assert_allclose(getattr(r.result, name), getattr(ref, name), rtol=2e-4, atol=1e-5,
+                                       equal_nan=True, err_msg=f"{r.id} {name}")
+        assert r.t_star == ms.steps_to_peak(r.result.steps, r.result.test_accuracy) or np.isnan(r.t_star)
+        norms0.add(round(float(r.result.param_norm[0]), 5))
+        assert r.provenance["jax_version"] and r.raw["format"] == S.RECORD_FORMAT
+    assert len(norms0) == 1          # same seed -> same initial weights for every configuration
+    assert [r.result.diverged for r in sorted(div, key=lambda r: r.config.eta)] == [False, True]
+    assert not any(r.result.diverged for r in recs)
+    # resuming a finished sweep recomputes nothing and returns the same records
+    again = S.run_sweep(spec, str(tmp_path / "sw"), train_ds=tr, test_ds=te, progress=False)
+    assert [r.raw for r in again] == [r.raw for r in recs]
+    with pytest.raises(ValueError, match="different sweep"):
+        S.run_sweep(spec._replace(lams=(0.5,)), str(tmp_path / "sw"), train_ds=tr, test_ds=te, progress=False)
+
+
+_SCRIPT = textwrap.dedent("""
+    import sys, numpy as np
+    from typing import NamedTuple
+    from l2lab import sweep as S
+    class DS(NamedTuple):
+        x: np.ndarray; y: np.ndarray; name: str; num_classes: int
+    r = np.random.RandomState(0)
+    x = r.randn(96, 10).astype(np.float32); y = np.argmax(x @ r.randn(10, 3), 1).astype(np.int32)
+    tr, te = DS(x[:64], y[:64], "toy-train", 3), DS(x[64:], y[64:], "toy-test", 3)
+    spec = S.SweepSpec(arch="fc", model_kwargs={"widths": (32, 32)}, etas=(1.0, 2.0, 4.0), lams=(0.001, 0.002),
+                       budget="etalam:4", batch_size=16, points_per_octave=4, max_group_size=1)
+    S.run_sweep(spec, sys.argv[1], train_ds=tr, test_ds=te, progress=False, checkpoint_seconds=0)
+""")
+
+
+def _records(d):
+    return {r.id: r for r in S.load_sweep(d)}
+
+
+def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(_SCRIPT)
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
+    full, killed = str(tmp_path / "full"), str(tmp_path / "killed")
+    subprocess.run([sys.executable, str(script), full], check=True, env=env, timeout=300)
+    proc = subprocess.Popen([sys.executable, str(script), killed], env=env)
+    rec_dir, ck_dir = os.path.join(killed, "records"), os.path.join(killed, "checkpoints")
+    deadline = time.time() + 200
+    while time.time() < deadline:
+        n = len([f for f in os.listdir(rec_dir) if f.endswith(".json")]) if os.path.isdir(rec_dir) else 0
+        ck = os.path.isdir(ck_dir) and any(f.endswith(".npz") for f in os.listdir(ck_dir))
+        if n >= 2 and ck:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    n_at_kill = len([f for f in os.listdir(rec_dir) if f.endswith(".json")])
+    assert 2 <= n_at_kill < 6, "the kill must land mid-sweep"
+    subprocess.run([sys.executable, str(script), killed], check=True, env=env, timeout=300)
+    a, b = _records(full), _records(killed)
+    assert sorted(a) == sorted(b) and len(a) == 6
+    for k in a:
+        assert a[k].raw["curves"] == b[k].raw["curves"], k       # bit-for-bit equal
+        assert a[k].raw["t_star"] == b[k].raw["t_star"]
+    assert not os.listdir(ck_dir)                       # checkpoints (and stale temporary files) cleaned up
+    assert not [f for f in os.listdir(rec_dir) if not f.endswith(".json")]
+
+
+_SHARD_SCRIPT = textwrap.dedent("""
+    import sys, json, numpy as np, jax
+    from typing import NamedTuple
+    from l2lab import sweep as S
+    assert jax.device_count() == 4, jax.devices()
+    class DS(NamedTuple):
+        x: np.ndarray; y: np.ndarray; name: str; num_classes: int
+    r = np.random.RandomState(0)
+    x = r.randn(96, 10).astype(np.float32); y = np.argmax(x @ r.randn(10, 3), 1).astype(np.int32)
+    tr, te = DS(x[:64], y[:64], "toy-train", 3), DS(x[64:], y[64:], "toy-test", 3)
+    spec = S.SweepSpec(arch="fc", model_kwargs={"widths": (16,)}, etas=(1.0, 2.0, 4.0), lams=(0.02, 0.05),
+                       budget="steps:40", batch_size=16, points_per_octave=4)
+    a = S.run_sweep(spec, sys.argv[1] + "/sharded", train_ds=tr, test_ds=te, progress=False)
+    b = S.run_sweep(spec, sys.argv[1] + "/single", train_ds=tr, test_ds=te, progress=False, devices=jax.devices()[:1])
+    assert max(r.raw["group_size"] for r in a) == 6   # 6 configs padded to 8 over 4 devices
+    out = {r.id: r.raw["curves"] for r in a}, {r.id: r.raw["curves"] for r in b}
+    json.dump(out, open(sys.argv[1] + "/out.json", "w"))
+""")
+
+
+def test_sharded_equals_unsharded(tmp_path):
+    script = tmp_path / "shard.py"
+    script.write_text(_SHARD_SCRIPT)
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT,
+               XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    subprocess.run([sys.executable, str(script), str(tmp_path)], check=True, env=env, timeout=300)
+    with open(tmp_path / "out.json") as f:
+        sharded, single = json.load(f)
+    assert sorted(sharded) == sorted(single) and len(sharded) == 6
+    for k in sharded:
+        assert sharded[k]["steps"] == single[k]["steps"]
+        for name in ("train_loss", "test_accuracy", "param_norm"):
+            np.testing.assert_allclose(np.asarray(sharded[k][name], float), np.asarray(single[k][name], float),
+                                       rtol=1e-5, atol=1e-6, err_msg=f"{k} {name}")
+
+
+def test_cli_runs_on_mnist5k(tmp_path, capsys):
+    out = str(tmp_path / "cli")
+    recs = S.main(["--arch", "fc", "--scale", "tiny", "--width", "8", "--etas", "2", "--lams", "0.05,0.1",
+                   "--budget", "steps:12", "--n-test", "100", "--no-progress", "--out", out])
+    assert len(recs) == 2 and all(r.config.steps == 12 for r in recs)
+    assert "c' = t* eta lam" in capsys.readouterr().out
+    man = json.load(open(os.path.join(out, "manifest.json")))
+    assert man["format"] == S.MANIFEST_FORMAT and len(man["configs"]) == 2
+    assert man["provenance"]["l2lab_version"]
+
+
+def test_bad_arguments_raise(tmp_path):
+    tr, te = _toy()
+    with pytest.raises(ValueError, match="budget"):
+        S.parse_budget("time:3")
+    with pytest.raises(ValueError, match="budget"):
+        S.parse_budget("etalam:-1")
+    with pytest.raises(TypeError, match="spec"):
+        S.run_sweep({"arch": "fc"}, str(tmp_path), train_ds=tr, test_ds=te)
+    with pytest.raises(ValueError, match="etas"):
+        S.expand(SPEC._replace(etas=()))
+    with pytest.raises(ValueError, match="lams"):
+        S.expand(SPEC._replace(lams=(-0.1,)))
+    with pytest.raises(ValueError, match="arch"):
+        S.expand(SPEC._replace(arch="mlp"))
+    with pytest.raises(ValueError, match="max_steps"):
+        S.expand(SPEC._replace(max_steps=1))
+    with pytest.raises(ValueError, match="together"):
+        S.run_sweep(SPEC, str(tmp_path), train_ds=tr)
+    with pytest.raises(ValueError, match="bucket"):
+        S.group_configs([], bucket=0.5)
+    with pytest.raises(ValueError, match="scale"):
+        S.preset("fc", "huge")
+    with pytest.raises(ValueError, match="no sweep"):
+        S.load_sweep(str(tmp_path / "nothing"))
+
+
+def test_bench_flop_count_matches_xla_cost_analysis():
+    # the FLOP count behind the FLOP/s figure of `python -m l2lab.bench sweep`, checked against XLA
+    import jax
+    import jax.numpy as jnp
+    from l2lab import _bench_sweep as B
+
+    m = M.FC(widths=(128, 96, 64))
+    p = M.init(m, jax.random.PRNGKey(0), (1, 28, 28, 1))
+    x, y = jnp.ones((32, 28, 28, 1)), jax.nn.one_hot(jnp.zeros(32, int), 10)
+    g = jax.jit(jax.grad(lambda p: T.xent_loss(m.apply({"params": p}, x), y)))
+    ca = g.lower(p).compile().cost_analysis()
+    ca = ca[0] if isinstance(ca, list) else ca
+    assert B._fc_step_flops((128, 96, 64), 784, 10, 32) == pytest.approx(ca["flops"], rel=0.02)
