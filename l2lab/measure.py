@@ -96,3 +96,20 @@ def fit_c(t_star, lam, eta=None) -> CFit:
     lo, hi = float(vals.min()), float(vals.max())
     return CFit(values=vals, median=float(np.median(vals)), geomean=float(np.exp(np.mean(np.log(vals)))),
                 min=lo, max=hi, spread=hi / lo, n=int(vals.size), n_dropped=int((~ok).sum()))
+
+
+def steps_to_fit(steps, train_error, threshold: float = 0.0) -> float:
+    """First measured step at which the training error is ``<= threshold`` (SM C.1: the time to
+    reach training accuracy 1 when ``threshold = 0``). NaN if it never gets there.
+
+    steps: (M,) non-decreasing step counts; train_error: (M,) errors in [0, 1] (NaN ignored).
+    """
+    s = _curve("steps", steps)
+    e = _curve("train_error", train_error)
+    if s.shape != e.shape:
+        raise ValueError(f"steps and train_error must have the same shape, got {s.shape} and {e.shape}")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
+            or not np.isfinite(threshold) or not 0 <= threshold <= 1:
+        raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}")
+    hit = np.flatnonzero(np.isfinite(e) & (e <= threshold))
+    return float(s[hit[0]]) if hit.size else float("nan")

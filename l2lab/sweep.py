@@ -165,7 +165,7 @@ def preset(arch: str, scale: str) -> SweepSpec:
                          budget="etalam:2", batch_size=512, points_per_octave=8, max_steps=2 ** 20)
     if arch == "wrn":
         if scale == "tiny":
-            return SweepSpec(arch="wrn", model_kwargs={"depth": 10, "width": 1}, dataset="cifar10",
+            return SweepSpec(arch="wrn", model_kwargs={"depth": 10, "width": 1}, dataset="mnist5k",
                              n_train=512, n_test=512, etas=(0.2,), lams=(0.01, 0.04), budget="etalam:0.1",
                              batch_size=128, eval_batch_size=256)
         return SweepSpec(arch="wrn", model_kwargs={"depth": 28, "width": 10}, dataset="cifar10",
@@ -176,7 +176,7 @@ def preset(arch: str, scale: str) -> SweepSpec:
     bn = arch == "cnn_bn"
     if scale == "tiny":
         return SweepSpec(arch=arch, model_kwargs={"channels": 16, "dense": 32, "pool_strides": (2, 2)},
-                         dataset="cifar10", n_train=512, n_test=512, etas=(0.01,), lams=(0.5, 1.0, 2.0),
+                         dataset="mnist5k", n_train=512, n_test=512, etas=(0.01,), lams=(0.5, 1.0, 2.0),
                          budget="etalam-epochs:0.01", batch_size=128, eval_batch_size=256)
     return SweepSpec(arch=arch, model_kwargs={"channels": 300, "dense": 500}, dataset="cifar10",
                      n_train=50000, etas=(0.01,), lams=(5e-5, 1e-4, 5e-4, 1e-3, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0),

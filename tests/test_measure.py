@@ -61,3 +61,17 @@ def test_bad_arguments_raise():
         ms.fit_c([1.0, 2.0], [0.1, 0.2], eta=[1.0])
     with pytest.raises(ValueError, match="no finite"):
         ms.fit_c([np.nan], [0.1])
+
+
+def test_steps_to_fit():
+    from l2lab.measure import steps_to_fit
+
+    steps = np.array([0, 1, 2, 4, 8, 16])
+    err = np.array([0.9, 0.5, np.nan, 0.01, 0.0, 0.0])
+    assert steps_to_fit(steps, err) == 8.0
+    assert steps_to_fit(steps, err, threshold=0.05) == 4.0
+    assert np.isnan(steps_to_fit(steps, np.full(6, 0.2)))
+    with pytest.raises(ValueError, match="threshold"):
+        steps_to_fit(steps, err, threshold=2.0)
+    with pytest.raises(ValueError, match="same shape"):
+        steps_to_fit(steps, err[:3])
