@@ -809,6 +809,27 @@ def pad_to(ds: Dataset | np.ndarray, size: int = 32) -> Dataset | np.ndarray:
     return np.pad(ds, pads, mode="constant")
 
 
+def downsample(ds: Dataset | np.ndarray, factor: int = 2) -> Dataset | np.ndarray:
+    """Average-pool images by an integer ``factor`` (e.g. 32x32 -> 16x16 for CPU-sized conv nets).
+
+    Accepts a Dataset (returns a Dataset) or an ``(N, H, W, C)`` array with ``H`` and ``W``
+    divisible by ``factor`` (returns a float32 array).
+    """
+    factor = _check_int(factor, "factor", minimum=1)
+    if isinstance(ds, Dataset):
+        _check_dataset(ds, "ds")
+        return ds._replace(x=downsample(np.asarray(ds.x), factor))
+    if not isinstance(ds, np.ndarray):
+        raise TypeError(f"`ds` must be a Dataset or a numpy array, got {type(ds).__name__}")
+    if ds.ndim != 4:
+        raise ValueError(f"`ds` must have shape (N, H, W, C), got {ds.shape}")
+    n, h, w, c = ds.shape
+    if h % factor or w % factor:
+        raise ValueError(f"`factor`={factor} must divide the image size {h}x{w}")
+    out = ds.reshape(n, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+    return out.astype(np.float32)
+
+
 def flatten(x):
     """Reshape ``(N, H, W, C)`` (or any ``(N, ...)``) to ``(N, H*W*C)``, row-major.
 

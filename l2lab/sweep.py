@@ -102,6 +102,7 @@ class SweepSpec(NamedTuple):
     max_group_size: int = 64
     t_star_tol: float = 0.005
     augment: bool = False
+    image_size: int = 32
 
     def to_json(self) -> Dict[str, Any]:
         d = self._asdict()
@@ -165,9 +166,10 @@ def preset(arch: str, scale: str) -> SweepSpec:
                          budget="etalam:2", batch_size=512, points_per_octave=8, max_steps=2 ** 20)
     if arch == "wrn":
         if scale == "tiny":
+            # CPU-sized: WRN-10-1 on 256 MNIST digits average-pooled to 16x16, full batch.
             return SweepSpec(arch="wrn", model_kwargs={"depth": 10, "width": 1}, dataset="mnist5k",
-                             n_train=512, n_test=512, etas=(0.2,), lams=(0.01, 0.04), budget="etalam:0.1",
-                             batch_size=128, eval_batch_size=256)
+                             n_train=256, n_test=512, etas=(0.5,), lams=(0.01, 0.03, 0.1),
+                             budget="etalam:1", batch_size=256, points_per_octave=8, image_size=16)
         return SweepSpec(arch="wrn", model_kwargs={"depth": 28, "width": 10}, dataset="cifar10",
                          n_train=50000, etas=(0.0125, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6),
                          lams=(1.5625e-5, 6.25e-5, 1.25e-4, 2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 0.016),
@@ -175,9 +177,12 @@ def preset(arch: str, scale: str) -> SweepSpec:
                          max_steps=4000 * 49, max_group_size=8)
     bn = arch == "cnn_bn"
     if scale == "tiny":
-        return SweepSpec(arch=arch, model_kwargs={"channels": 16, "dense": 32, "pool_strides": (2, 2)},
-                         dataset="mnist5k", n_train=512, n_test=512, etas=(0.01,), lams=(0.5, 1.0, 2.0),
-                         budget="etalam-epochs:0.01", batch_size=128, eval_batch_size=256)
+        # CPU-sized: 8 channels on 256 MNIST digits average-pooled to 16x16, full batch; the
+        # loss of SM A is 1/(2K) of the usual cross-entropy, hence the larger eta than the paper's.
+        return SweepSpec(arch=arch, model_kwargs={"channels": 8, "dense": 32, "pool_strides": (2, 2)},
+                         dataset="mnist5k", n_train=256, n_test=512, etas=(2.0,),
+                         lams=(0.001, 0.003, 0.01, 0.03), budget="etalam:1", batch_size=256,
+                         points_per_octave=8, image_size=16)
     return SweepSpec(arch=arch, model_kwargs={"channels": 300, "dense": 500}, dataset="cifar10",
                      n_train=50000, etas=(0.01,), lams=(5e-5, 1e-4, 5e-4, 1e-3, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0),
                      budget="etalam-epochs:0.01", batch_size=128, eval_batch_size=1000,
@@ -329,8 +334,12 @@ def _load_data(spec: SweepSpec):
     from l2lab import data as _data
 
     tr, te = _data.paper_split(spec.dataset, n_train=spec.n_train, n_test=spec.n_test, seed=0)
-    if spec.arch in ("cnn", "cnn_bn", "wrn") and tr.x.shape[1] != 32:
-        tr, te = _data.pad_to(tr, 32), _data.pad_to(te, 32)
+    if spec.arch in ("cnn", "cnn_bn", "wrn"):
+        if tr.x.shape[1] != 32:
+            tr, te = _data.pad_to(tr, 32), _data.pad_to(te, 32)
+        if spec.image_size != 32:     # CPU-sized conv nets: average-pool 32x32 down
+            f = 32 // spec.image_size
+            tr, te = _data.downsample(tr, f), _data.downsample(te, f)
     return tr, te
 
 
@@ -526,6 +535,8 @@ def load_sweep(directory: str) -> List[Record]:
 def _validate_spec(spec: SweepSpec) -> None:
     if not isinstance(spec, SweepSpec):
         raise TypeError(f"spec must be a SweepSpec, got {type(spec).__name__}")
+    if spec.image_size not in (8, 16, 32):
+        raise ValueError(f"image_size must be 8, 16 or 32 (32x32 average-pooled), got {spec.image_size!r}")
     if spec.arch not in ("fc", "cnn", "cnn_bn", "wrn"):
         raise ValueError(f"arch must be one of fc, cnn, cnn_bn, wrn, got {spec.arch!r}")
     if not isinstance(spec.model_kwargs, dict):

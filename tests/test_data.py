@@ -830,3 +830,15 @@ def test_augmentation_bad_arguments():
         data.augment(key, x, y, flip=1)
     with pytest.raises(ValueError, match="y_onehot"):
         data.augment(key, x, y[:1])
+
+
+def test_downsample_average_pools_blocks():
+    x = np.arange(2 * 4 * 4 * 1, dtype=np.float32).reshape(2, 4, 4, 1)
+    out = data.downsample(x, 2)
+    assert out.shape == (2, 2, 2, 1)
+    assert out[0, 0, 0, 0] == pytest.approx(np.mean([0, 1, 4, 5]))
+    assert out[1, 1, 1, 0] == pytest.approx(np.mean([26, 27, 30, 31]))
+    ds = data.Dataset(x=x, y=np.zeros(2, np.int32), name="t", num_classes=10)
+    assert data.downsample(ds, 4).x.shape == (2, 1, 1, 1)
+    with pytest.raises(ValueError, match="factor"):
+        data.downsample(x, 3)
