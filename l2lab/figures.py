@@ -163,7 +163,7 @@ def steps_to_peak_figure(records, *, collapse: bool = False, c_prime: float | No
         x = np.geomspace(min(map(np.min, xs_all)), max(map(np.max, xs_all)), 50)
         fig.add_scatter(x=x, y=c_prime / x / steps_per_epoch, mode="lines",
                         name=f"c'/(ηλ), c' = {c_prime:.2g}", line={"dash": "dash", "color": "gray"})
-    return plots.style(fig, title=f"{unit.capitalize()} to peak test accuracy (within 0.5%)",
+    return plots.style(fig, title=f"{unit.capitalize()} to peak test accuracy t*",
                        xaxis="η·λ" if collapse else "λ", yaxis=f"t* ({unit})", log_x=True,
                        log_y=True)
 
