@@ -32,6 +32,12 @@ Architectures
 * :class:`WideResNet` -- WRN-d-k (Zagoruyko & Komodakis 2016) with pre-activation blocks and
   batch norm; ``depth = 6 n + 4``; paper: WRN-28-10, ``sigma_w = 1``, ``sigma_b = 0``.
 
+``conv_gradient`` (CNN, WideResNet): how the convolutions' gradients are computed -- ``"xla"``
+(``jax.grad`` of ``lax.conv_general_dilated``), ``"canonical"`` (:mod:`l2lab._conv`: the same
+values, written so that XLA:CPU runs them with its fast kernel inside ``fori_loop``, 20-45x
+faster there) or ``"auto"`` (default: canonical on the CPU backend, XLA's elsewhere). It changes
+speed only, never parameters or results.
+
 Batch norm follows the paper's JAX stax ``BatchNorm``: it normalizes with the statistics of the
 *current* batch in training and at test time alike and keeps no running averages.
 """
@@ -44,6 +50,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from l2lab import _conv
 
 __all__ = [
     "FC", "CNN", "WideResNet", "BatchNorm", "init", "apply", "num_params", "make_model",
@@ -64,6 +72,13 @@ def _check_pos_int(name: str, value: Any) -> None:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value}")
+
+
+def _conv_kwargs(conv_gradient: str) -> dict:
+    """``nn.Conv`` kwargs selecting the convolution's gradient implementation (see ``_conv``)."""
+    if _conv.resolve_conv_gradient(conv_gradient) == "canonical":
+        return {"conv_general_dilated": _conv.conv_general_dilated}
+    return {}
 
 
 def lecun_normal(sigma_w: float) -> Callable:
@@ -147,6 +162,7 @@ class CNN(nn.Module):
     sigma_b: float = 0.0
     pool_window: Tuple[int, int] = (2, 2)
     pool_strides: Optional[Tuple[int, int]] = None
+    conv_gradient: str = "auto"
 
     def __post_init__(self) -> None:
         _check_pos_int("channels", self.channels)
@@ -162,6 +178,7 @@ class CNN(nn.Module):
                 raise TypeError(f"{name} must be a pair of ints, got {v!r}")
             for e in v:
                 _check_pos_int(name, e)
+        _conv.resolve_conv_gradient(self.conv_gradient)
         super().__post_init__()
 
     @nn.compact
@@ -169,6 +186,7 @@ class CNN(nn.Module):
         if x.ndim != 4:
             raise ValueError(f"CNN expects x of shape (N, H, W, C), got {x.shape}")
         kw = dict(kernel_init=lecun_normal(self.sigma_w), bias_init=bias_normal(self.sigma_b))
+        ckw = dict(kw, **_conv_kwargs(self.conv_gradient))
         strides = tuple(self.pool_strides) if self.pool_strides is not None else (1, 1)
 
         def act(h):
@@ -180,11 +198,11 @@ class CNN(nn.Module):
             return nn.max_pool(h, tuple(self.pool_window), strides=strides, padding="VALID")
 
         c = self.channels
-        x = act(nn.Conv(c, (3, 3), padding="SAME", **kw)(x))
-        x = act(nn.Conv(c, (3, 3), padding="VALID", **kw)(x))
+        x = act(nn.Conv(c, (3, 3), padding="SAME", **ckw)(x))
+        x = act(nn.Conv(c, (3, 3), padding="VALID", **ckw)(x))
         x = pool(x)
-        x = act(nn.Conv(c, (3, 3), padding="SAME", **kw)(x))
-        x = nn.Conv(c, (3, 3), padding="VALID", **kw)(x)
+        x = act(nn.Conv(c, (3, 3), padding="SAME", **ckw)(x))
+        x = nn.Conv(c, (3, 3), padding="VALID", **ckw)(x)
         x = pool(x)
         x = x.reshape((x.shape[0], -1))
         x = nn.Dense(self.dense, **kw)(x)
@@ -196,17 +214,19 @@ class _WRNBlock(nn.Module):
     strides: Tuple[int, int]
     sigma_w: float
     sigma_b: float
+    conv_gradient: str = "auto"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kw = dict(kernel_init=lecun_normal(self.sigma_w), bias_init=bias_normal(self.sigma_b))
+        ckw = dict(kw, **_conv_kwargs(self.conv_gradient))
         h = nn.relu(BatchNorm()(x))
         shortcut = x
         if x.shape[-1] != self.channels or self.strides != (1, 1):
-            shortcut = nn.Conv(self.channels, (1, 1), self.strides, padding="SAME", **kw)(h)
-        h = nn.Conv(self.channels, (3, 3), self.strides, padding="SAME", **kw)(h)
+            shortcut = nn.Conv(self.channels, (1, 1), self.strides, padding="SAME", **ckw)(h)
+        h = nn.Conv(self.channels, (3, 3), self.strides, padding="SAME", **ckw)(h)
         h = nn.relu(BatchNorm()(h))
-        h = nn.Conv(self.channels, (3, 3), (1, 1), padding="SAME", **kw)(h)
+        h = nn.Conv(self.channels, (3, 3), (1, 1), padding="SAME", **ckw)(h)
         return h + shortcut
 
 
@@ -226,6 +246,7 @@ class WideResNet(nn.Module):
     num_classes: int = 10
     sigma_w: float = 1.0
     sigma_b: float = 0.0
+    conv_gradient: str = "auto"
 
     def __post_init__(self) -> None:
         _check_pos_int("depth", self.depth)
@@ -235,6 +256,7 @@ class WideResNet(nn.Module):
         _check_pos_int("num_classes", self.num_classes)
         _check_sigma("sigma_w", self.sigma_w, allow_zero=False)
         _check_sigma("sigma_b", self.sigma_b, allow_zero=True)
+        _conv.resolve_conv_gradient(self.conv_gradient)
         super().__post_init__()
 
     @nn.compact
@@ -242,12 +264,13 @@ class WideResNet(nn.Module):
         if x.ndim != 4:
             raise ValueError(f"WideResNet expects x of shape (N, H, W, C), got {x.shape}")
         kw = dict(kernel_init=lecun_normal(self.sigma_w), bias_init=bias_normal(self.sigma_b))
+        ckw = dict(kw, **_conv_kwargs(self.conv_gradient))
         n = (self.depth - 4) // 6
-        x = nn.Conv(16, (3, 3), padding="SAME", **kw)(x)
+        x = nn.Conv(16, (3, 3), padding="SAME", **ckw)(x)
         for group, (mult, stride) in enumerate(((1, 1), (2, 2), (4, 2))):
             for i in range(n):
                 s = (stride, stride) if i == 0 else (1, 1)
-                x = _WRNBlock(16 * self.width * mult, s, self.sigma_w, self.sigma_b)(x)
+                x = _WRNBlock(16 * self.width * mult, s, self.sigma_w, self.sigma_b, self.conv_gradient)(x)
         x = nn.relu(BatchNorm()(x))
         x = jnp.mean(x, axis=(1, 2))
         return nn.Dense(self.num_classes, **kw)(x)

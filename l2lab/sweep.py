@@ -10,9 +10,10 @@ How a sweep runs
    the manifest.
 2. Configurations are grouped by budget: budgets in the same power-of-``bucket`` bin form one
    group (``bucket=1``: equal budgets only), at most ``max_group_size`` per group, shortest
-   first. Each group trains as ONE program: :meth:`l2lab.train.Engine.run` ``vmap``-ed over the
-   configuration axis, that axis sharded over all devices (``NamedSharding`` over a 1-D
-   ``Mesh``; the group is padded to a multiple of the device count). A configuration stops
+   first. Each group trains as ONE program: the configuration axis is sharded over all devices
+   (``shard_map`` over a 1-D ``Mesh``; the group is padded to a multiple of the device count)
+   and each device runs :meth:`l2lab.train.Engine.run` on its share, ``vmap``-ed or, for conv
+   nets on CPU, ``lax.map``-ed (see ``config_batching`` in :func:`run_sweep`). A configuration stops
    updating at its own budget (masked), so a group costs at most ``bucket`` x its useful work.
    All configurations with the same seed start from the same weights (SM A).
 3. Results go to ``out_dir``::
@@ -61,7 +62,8 @@ from l2lab import measure as _measure
 from l2lab import models as _models
 from l2lab import train as _train
 
-__all__ = ["SweepSpec", "Record", "SCALES", "expand", "parse_budget", "group_configs", "config_id",
+__all__ = ["SweepSpec", "Record", "SCALES", "CONFIG_BATCHINGS", "resolve_config_batching", "expand",
+           "parse_budget", "group_configs", "config_id",
            "run_sweep", "load_sweep", "preset", "main"]
 
 RECORD_FORMAT = "l2lab.sweep.record/1"
@@ -345,15 +347,21 @@ def _load_data(spec: SweepSpec):
 
 def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: Any = None,
               devices: Optional[Sequence[Any]] = None, progress: bool = True,
-              checkpoint_seconds: float = 60.0) -> List[Record]:
+              checkpoint_seconds: float = 60.0, config_batching: str = "auto") -> List[Record]:
     """Run (or resume) the sweep ``spec`` into ``out_dir``; return its records (id order).
 
     train_ds, test_ds: datasets to use instead of ``l2lab.data.paper_split(spec.dataset, ...)``
     (both or neither; they must then be the same on every resume). devices: the devices to shard
     over (default all). checkpoint_seconds: how often an in-flight group saves its state (0:
-    after every measurement).
+    after every measurement). config_batching: how one device trains its share of a group --
+    ``"vmap"`` (batched: best for dense nets and on accelerators), ``"map"`` (``lax.map``, one
+    configuration after another inside the same program: on XLA:CPU a vmapped convolution with
+    per-configuration kernels becomes a grouped convolution without a fast kernel, 5x slower than
+    looping) or ``"auto"`` (map for conv nets on CPU, vmap otherwise). Speed only: results agree to
+    float32 rounding.
     """
     _validate_spec(spec)
+    resolve_config_batching(config_batching, spec.arch, "cpu")
     if not isinstance(out_dir, (str, os.PathLike)):
         raise TypeError(f"out_dir must be a path, got {type(out_dir).__name__}")
     if (train_ds is None) != (test_ds is None):
@@ -411,7 +419,13 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     mesh = Mesh(np.asarray(devices), ("c",))
     shard, repl = NamedSharding(mesh, P("c")), NamedSharding(mesh, P())
     data = jax.device_put(engine.data, repl)
-    run_v = jax.jit(jax.vmap(engine.run, in_axes=(0, None, None)),
+    batching = resolve_config_batching(config_batching, spec.arch, devices[0].platform)
+    if batching == "vmap":
+        per_device = jax.vmap(engine.run, in_axes=(0, None, None))
+    else:   # one configuration after another inside the program (lax.map)
+        per_device = lambda st, n, d: jax.lax.map(lambda s1: engine.run(s1, n, d), st)
+    run_v = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(P("c"), P(), P()),
+                                  out_specs=(P("c"), P("c")), check_vma=False),
                     in_shardings=(shard, repl, repl), out_shardings=(shard, shard))
     init_v = jax.jit(jax.vmap(engine.init_state), out_shardings=shard)
     in_shape = (1,) + tuple(np.shape(train_ds.x)[1:])
@@ -491,6 +505,19 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
         bar.set_description(f"sweep {done_configs}/{len(configs)} configs")
     bar.close()
     return load_sweep(out_dir)
+
+
+CONFIG_BATCHINGS = ("auto", "vmap", "map")
+
+
+def resolve_config_batching(mode: str, arch: str, platform: str) -> str:
+    """``"auto"`` -> ``"map"`` for conv nets (cnn, cnn_bn, wrn) on ``platform == "cpu"``, else
+    ``"vmap"``; ``"vmap"``/``"map"`` are returned unchanged."""
+    if mode not in CONFIG_BATCHINGS:
+        raise ValueError(f"config_batching must be one of {CONFIG_BATCHINGS}, got {mode!r}")
+    if mode != "auto":
+        return mode
+    return "map" if platform == "cpu" and arch in ("cnn", "cnn_bn", "wrn") else "vmap"
 
 
 def _npz_bytes(**arrays) -> bytes:
@@ -579,6 +606,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Record]:
     p.add_argument("--seeds", type=lambda s: tuple(int(v) for v in s.split(",")), help="comma-separated seeds")
     p.add_argument("--budget", help="'etalam:2', 'steps:1000', 'epochs:10' or 'etalam-epochs:0.1'")
     p.add_argument("--width", type=int, help="FC hidden width (3 hidden layers)")
+    p.add_argument("--image-size", type=int, choices=[8, 16, 32],
+                   help="conv nets: average-pool the 32x32 images down to this size")
     p.add_argument("--n-train", type=int)
     p.add_argument("--n-test", type=int)
     p.add_argument("--batch-size", type=int)
@@ -592,6 +621,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Record]:
     p.add_argument("--augment", action="store_true", help="flip, crop and mixup (SM A; images only)")
     p.add_argument("--t-star-tol", type=float, help="accuracy tolerance of the recorded t* (paper: 0.005)")
     p.add_argument("--checkpoint-seconds", type=float, default=60.0)
+    p.add_argument("--config-batching", default="auto", choices=list(CONFIG_BATCHINGS),
+                   help="vmap or lax.map over a device's configurations (auto: map for conv nets on CPU)")
     p.add_argument("--out", help="output directory (default data/sweeps/<arch>-<dataset>-<scale>)")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
@@ -600,7 +631,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Record]:
             "n_train": a.n_train, "n_test": a.n_test, "batch_size": a.batch_size, "momentum": a.momentum,
             "schedule": a.schedule, "loss": a.loss, "points_per_octave": a.points_per_octave,
             "max_steps": a.max_steps, "bucket": a.bucket, "max_group_size": a.max_group_size,
-            "t_star_tol": a.t_star_tol, "augment": True if a.augment else None}
+            "t_star_tol": a.t_star_tol, "augment": True if a.augment else None,
+            "image_size": a.image_size}
     spec = spec._replace(**{k: v for k, v in over.items() if v is not None})
     if a.width is not None:
         if spec.arch != "fc":
@@ -608,7 +640,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Record]:
         spec = spec._replace(model_kwargs=dict(spec.model_kwargs, widths=(a.width,) * 3))
     out = a.out or os.path.join("data", "sweeps", f"{spec.arch}-{spec.dataset}-{a.scale}")
     t0 = time.perf_counter()
-    recs = run_sweep(spec, out, progress=not a.no_progress, checkpoint_seconds=a.checkpoint_seconds)
+    recs = run_sweep(spec, out, progress=not a.no_progress, checkpoint_seconds=a.checkpoint_seconds,
+                     config_batching=a.config_batching)
     _summary(recs, time.perf_counter() - t0, out)
     return recs
 

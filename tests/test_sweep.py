@@ -220,3 +220,29 @@ def test_bench_flop_count_matches_xla_cost_analysis():
     ca = g.lower(p).compile().cost_analysis()
     ca = ca[0] if isinstance(ca, list) else ca
     assert B._fc_step_flops((128, 96, 64), 784, 10, 32) == pytest.approx(ca["flops"], rel=0.02)
+
+
+def test_lax_map_batching_equals_vmap_for_a_conv_net(tmp_path):
+    # config_batching changes how one device loops over its configurations, never the results
+    r = np.random.RandomState(1)
+    x = r.rand(40, 12, 12, 1).astype(np.float32)
+    y = (x.mean((1, 2, 3)) > np.median(x.mean((1, 2, 3)))).astype(np.int32)
+    tr, te = DS(x[:24], y[:24], "img-train", 2), DS(x[24:], y[24:], "img-test", 2)
+    spec = S.SweepSpec(arch="cnn_bn", model_kwargs={"channels": 2, "dense": 4, "pool_strides": (2, 2)},
+                       etas=(1.0, 3.0), lams=(0.05, 0.2), budget="steps:9", batch_size=8,
+                       points_per_octave=2)
+    assert S.resolve_config_batching("auto", "cnn_bn", "cpu") == "map"
+    assert S.resolve_config_batching("auto", "cnn_bn", "gpu") == "vmap"
+    assert S.resolve_config_batching("auto", "fc", "cpu") == "vmap"
+    out = {}
+    for mode in ("vmap", "map"):
+        out[mode] = {q.id: q for q in S.run_sweep(spec, str(tmp_path / mode), train_ds=tr, test_ds=te,
+                                                  progress=False, config_batching=mode)}
+    assert sorted(out["vmap"]) == sorted(out["map"]) and len(out["map"]) == 4
+    for k, a in out["map"].items():
+        b = out["vmap"][k]
+        for name in ("train_loss", "test_accuracy", "param_norm"):
+            np.testing.assert_allclose(getattr(a.result, name), getattr(b.result, name), rtol=1e-4, atol=1e-5,
+                                       err_msg=f"{k} {name}")
+    with pytest.raises(ValueError, match="config_batching"):
+        S.run_sweep(spec, str(tmp_path / "bad"), train_ds=tr, test_ds=te, config_batching="pmap")
