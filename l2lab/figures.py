@@ -168,31 +168,44 @@ def steps_to_peak_figure(records, *, collapse: bool = False, c_prime: float | No
                        log_y=True)
 
 
-def peak_accuracy_figure(sweeps: dict, *, eta: float | None = None) -> go.Figure:
-    """Figure 2b/2c: peak test accuracy against ``lam`` for several budgets.
+def _final_accuracy(record) -> float:
+    acc = np.asarray(record.result.test_accuracy, float)
+    return float(acc[-1]) if acc.size and not record.result.diverged else float("nan")
+
+
+def peak_accuracy_figure(sweeps: dict, *, eta: float | None = None, statistic: str = "peak") -> go.Figure:
+    """Figure 2b/2c (peak) and Figure 1a (final): test accuracy against ``lam`` for several budgets.
 
     Args:
       sweeps: ``label -> records`` (e.g. ``{"t ∝ 1/(ηλ)": ..., "fixed budget": ...}``).
       eta: show only this learning rate (default: the best eta at each lam).
+      statistic: ``"peak"`` (maximum test accuracy during training) or ``"final"`` (at the end,
+        NaN for a diverged run; the paper's Figure 1a, with a learning-rate schedule).
     """
     if not isinstance(sweeps, dict) or not sweeps:
         raise ValueError("sweeps must be a non-empty dict label -> records")
+    if statistic not in ("peak", "final"):
+        raise ValueError(f"statistic must be 'peak' or 'final', got {statistic!r}")
+    value = (lambda r: r.peak_accuracy) if statistic == "peak" else _final_accuracy
     fig = go.Figure()
     for i, (label, records) in enumerate(sweeps.items()):
         best: dict = {}
         for r in records:
             if eta is not None and not np.isclose(r.config.eta, eta):
                 continue
-            if r.config.lam <= 0 or not np.isfinite(r.peak_accuracy):
+            v = value(r)
+            if r.config.lam <= 0 or not np.isfinite(v):
                 continue
-            best[r.config.lam] = max(best.get(r.config.lam, -np.inf), r.peak_accuracy)
+            best[r.config.lam] = max(best.get(r.config.lam, -np.inf), v)
         if not best:
             continue
         lam = np.array(sorted(best))
         fig.add_scatter(x=lam, y=[best[v] for v in lam], mode="lines+markers", name=label,
                         line={"color": plots.COLORS[i % len(plots.COLORS)]})
-    return plots.style(fig, title="Peak test accuracy" + (f" (η = {eta:g})" if eta else ""),
-                       xaxis="λ", yaxis="max test accuracy", log_x=True)
+    name = "Peak" if statistic == "peak" else "Final"
+    return plots.style(fig, title=f"{name} test accuracy" + (f" (η = {eta:g})" if eta else ""),
+                       xaxis="λ", yaxis=("max test accuracy" if statistic == "peak" else "final test accuracy"),
+                       log_x=True)
 
 
 def training_curves_figure(records, *, eta: float | None = None) -> go.Figure:

@@ -63,7 +63,7 @@ from l2lab import models as _models
 from l2lab import train as _train
 
 __all__ = ["SweepSpec", "Record", "SCALES", "CONFIG_BATCHINGS", "resolve_config_batching", "expand",
-           "parse_budget", "group_configs", "config_id",
+           "parse_budget", "group_configs", "config_id", "spec_id", "truncate",
            "run_sweep", "load_sweep", "preset", "main"]
 
 RECORD_FORMAT = "l2lab.sweep.record/1"
@@ -168,10 +168,13 @@ def preset(arch: str, scale: str) -> SweepSpec:
                          budget="etalam:2", batch_size=512, points_per_octave=8, max_steps=2 ** 20)
     if arch == "wrn":
         if scale == "tiny":
-            # CPU-sized: WRN-10-1 on 256 MNIST digits average-pooled to 16x16, full batch.
+            # CPU-sized: WRN-10-1 on 256 MNIST digits average-pooled to 8x8, full batch, plain
+            # SGD; t eta lam = 4 (t* eta lam is 1.5-3 here). The (eta=2, lam=3e-4) corner needs
+            # 6667 steps and is left out by max_steps. About 2 minutes on 2 CPU cores.
             return SweepSpec(arch="wrn", model_kwargs={"depth": 10, "width": 1}, dataset="mnist5k",
-                             n_train=256, n_test=512, etas=(0.5,), lams=(0.01, 0.03, 0.1),
-                             budget="etalam:1", batch_size=256, points_per_octave=8, image_size=16)
+                             n_train=256, n_test=512, etas=(2.0, 8.0), lams=(3e-4, 1e-3, 3e-3),
+                             budget="etalam:4", batch_size=256, points_per_octave=8, image_size=8,
+                             max_steps=2000)
         return SweepSpec(arch="wrn", model_kwargs={"depth": 28, "width": 10}, dataset="cifar10",
                          n_train=50000, etas=(0.0125, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6),
                          lams=(1.5625e-5, 6.25e-5, 1.25e-4, 2.5e-4, 5e-4, 1e-3, 2e-3, 4e-3, 8e-3, 0.016),
@@ -181,6 +184,13 @@ def preset(arch: str, scale: str) -> SweepSpec:
     if scale == "tiny":
         # CPU-sized: 8 channels on 256 MNIST digits average-pooled to 16x16, full batch; the
         # loss of SM A is 1/(2K) of the usual cross-entropy, hence the larger eta than the paper's.
+        # With BN, eta = 1 and t eta lam = 2 put every t* inside its budget (measured t* eta lam
+        # 1.41-1.44); without BN, lam >= 0.01 does not train and eta = 2, t eta lam = 1 is kept.
+        if bn:
+            return SweepSpec(arch=arch, model_kwargs={"channels": 8, "dense": 32, "pool_strides": (2, 2)},
+                             dataset="mnist5k", n_train=256, n_test=512, etas=(1.0,),
+                             lams=(0.001, 0.003, 0.01), budget="etalam:2", batch_size=256,
+                             points_per_octave=8, image_size=16)
         return SweepSpec(arch=arch, model_kwargs={"channels": 8, "dense": 32, "pool_strides": (2, 2)},
                          dataset="mnist5k", n_train=256, n_test=512, etas=(2.0,),
                          lams=(0.001, 0.003, 0.01, 0.03), budget="etalam:1", batch_size=256,
@@ -210,6 +220,16 @@ def parse_budget(budget: str) -> Tuple[str, float]:
     if not math.isfinite(v) or v <= 0:
         raise ValueError(f"budget value must be > 0, got {v}")
     return kind, v
+
+
+def spec_id(spec: SweepSpec) -> str:
+    """Short content hash of ``spec`` (12 hex digits), e.g. for a cache folder name that changes
+    whenever the spec does (:func:`run_sweep` refuses a folder holding a different sweep)."""
+    import hashlib
+
+    _validate_spec(spec)
+    text = json.dumps(_nan_to_none(spec.to_json()), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def config_id(cfg: _train.TrainConfig) -> str:
@@ -555,6 +575,35 @@ def load_sweep(directory: str) -> List[Record]:
                           nan(raw["peak_accuracy"]), raw["provenance"], raw))
     out.sort(key=lambda r: (r.group, r.id))
     return out
+
+
+def truncate(record: Record, steps: int) -> Record:
+    """``record`` as if its budget had been ``steps`` (a fixed-budget run, for free).
+
+    With a constant learning rate a run is prefix-stable: its first ``steps`` updates do not
+    depend on its budget, and the measurement grid is prefix-stable too. So the fixed-budget
+    comparison of Figure 2b/2c can be read off the longer runs: the curves are cut after the last
+    measurement at or before ``steps`` and ``t_star``/``peak_accuracy`` are recomputed (same
+    tolerance). A ``"paper"`` learning-rate schedule depends on the budget: run that sweep instead.
+    """
+    if not isinstance(record, Record):
+        raise TypeError(f"record must be a sweep Record, got {type(record).__name__}")
+    _train._check_int("steps", steps, lo=1)
+    if record.config.schedule != "constant":
+        raise ValueError(f"cannot truncate a run with schedule {record.config.schedule!r}: its learning rate "
+                         "depends on the budget; run the fixed-budget sweep instead")
+    if steps > record.config.steps:
+        raise ValueError(f"steps must be <= the record's budget {record.config.steps}, got {steps}")
+    res = record.result
+    m = int(np.searchsorted(res.steps, steps, side="right"))
+    diverged = 0 <= res.diverged_at < steps
+    new = res._replace(**{k: getattr(res, k)[:m] for k in ("steps",) + _CURVES},
+                       diverged=bool(diverged or not np.all(np.isfinite(res.test_accuracy[:m]))),
+                       diverged_at=res.diverged_at if diverged else -1)
+    tol = float(record.raw.get("t_star_tol", 0.005)) if isinstance(record.raw, dict) else 0.005
+    return record._replace(config=record.config._replace(steps=int(steps)), result=new,
+                           t_star=_measure.steps_to_peak(new.steps, new.test_accuracy, tol),
+                           peak_accuracy=_measure.peak_accuracy(new.test_accuracy))
 
 
 # ----------------------------------------------------------------------------- validation

@@ -49,6 +49,12 @@ def test_sweep_figures_from_records():
     np.testing.assert_allclose(fig.data[2].y * fig.data[2].x, 0.5)
     acc = figures.peak_accuracy_figure({"a": recs})
     np.testing.assert_allclose(acc.data[0].y, [0.91, 0.8])        # best eta at each lam
+    late = _Rec(0.1, 0.03, 10.0, 0.9)
+    late.result = late.result._replace(test_accuracy=np.array([0.1, 0.9, 0.7, 0.6]))
+    fin = figures.peak_accuracy_figure({"a": [late]}, statistic="final")
+    np.testing.assert_allclose(fin.data[0].y, [0.6])              # the last value, not the peak
+    with pytest.raises(ValueError, match="statistic"):
+        figures.peak_accuracy_figure({"a": recs}, statistic="mean")
     curves = figures.training_curves_figure(recs, eta=0.1)
     assert len(curves.frames) == 2
     assert "abc" in figures.provenance_text(recs)

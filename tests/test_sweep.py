@@ -246,3 +246,34 @@ def test_lax_map_batching_equals_vmap_for_a_conv_net(tmp_path):
                                        err_msg=f"{k} {name}")
     with pytest.raises(ValueError, match="config_batching"):
         S.run_sweep(spec, str(tmp_path / "bad"), train_ds=tr, test_ds=te, config_batching="pmap")
+
+
+def test_truncated_record_equals_a_run_with_the_shorter_budget(tmp_path):
+    tr, te = _toy()
+    spec = SPEC._replace(etas=(2.0,), lams=(0.02, 0.1), budget="steps:40", points_per_octave=4)
+    long = {r.id: r for r in S.run_sweep(spec, str(tmp_path / "long"), train_ds=tr, test_ds=te, progress=False)}
+    short = {r.id: r for r in S.run_sweep(spec._replace(budget="steps:16"), str(tmp_path / "short"),
+                                          train_ds=tr, test_ds=te, progress=False)}
+    for k, r in short.items():
+        cut = S.truncate(long[k], 16)
+        assert cut.config == r.config
+        np.testing.assert_array_equal(cut.result.steps, r.result.steps)
+        np.testing.assert_allclose(cut.result.test_accuracy, r.result.test_accuracy, rtol=1e-6)
+        np.testing.assert_allclose(cut.result.param_norm, r.result.param_norm, rtol=1e-5)
+        assert cut.t_star == r.t_star and cut.peak_accuracy == r.peak_accuracy
+    rec = next(iter(long.values()))
+    with pytest.raises(ValueError, match="steps"):
+        S.truncate(rec, 41)
+    with pytest.raises(ValueError, match="schedule"):
+        S.truncate(rec._replace(config=rec.config._replace(schedule="paper")), 10)
+    with pytest.raises(TypeError, match="record"):
+        S.truncate(rec.raw, 10)
+
+
+def test_spec_id_tracks_the_spec():
+    a = S.spec_id(SPEC)
+    assert a == S.spec_id(SPEC._replace()) and len(a) == 12
+    assert S.spec_id(SPEC._replace(lams=(0.02, 0.2))) != a
+    assert S.spec_id(SPEC._replace(schedule="paper")) != a
+    with pytest.raises(TypeError, match="spec"):
+        S.spec_id(SPEC._asdict())
