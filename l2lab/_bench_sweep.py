@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import tempfile
 import time
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,15 +31,7 @@ import optax
 from l2lab import models as M
 from l2lab import sweep as S
 from l2lab import train as T
-
-
-class DS(NamedTuple):
-    """A dataset as the engine takes it (``l2lab.data.Dataset`` has the same fields)."""
-
-    x: np.ndarray
-    y: np.ndarray
-    name: str
-    num_classes: int
+from l2lab.data import Dataset as DS
 
 
 def _data():

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -16,15 +15,11 @@ from l2lab import measure as ms
 from l2lab import models as M
 from l2lab import sweep as S
 from l2lab import train as T
+from l2lab.data import Dataset as DS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-class DS(NamedTuple):
-    x: np.ndarray
-    y: np.ndarray
-    name: str
-    num_classes: int
 
 
 def _toy(n=96, d=10, k=3, seed=0):
@@ -88,10 +83,8 @@ def test_vmapped_sweep_equals_per_config_runs(tmp_path):
 
 _SCRIPT = textwrap.dedent("""
     import sys, numpy as np
-    from typing import NamedTuple
     from l2lab import sweep as S
-    class DS(NamedTuple):
-        x: np.ndarray; y: np.ndarray; name: str; num_classes: int
+    from l2lab.data import Dataset as DS
     r = np.random.RandomState(0)
     x = r.randn(96, 10).astype(np.float32); y = np.argmax(x @ r.randn(10, 3), 1).astype(np.int32)
     tr, te = DS(x[:64], y[:64], "toy-train", 3), DS(x[64:], y[64:], "toy-test", 3)
@@ -136,11 +129,9 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
 
 _SHARD_SCRIPT = textwrap.dedent("""
     import sys, json, numpy as np, jax
-    from typing import NamedTuple
     from l2lab import sweep as S
+    from l2lab.data import Dataset as DS
     assert jax.device_count() == 4, jax.devices()
-    class DS(NamedTuple):
-        x: np.ndarray; y: np.ndarray; name: str; num_classes: int
     r = np.random.RandomState(0)
     x = r.randn(96, 10).astype(np.float32); y = np.argmax(x @ r.randn(10, 3), 1).astype(np.int32)
     tr, te = DS(x[:64], y[:64], "toy-train", 3), DS(x[64:], y[64:], "toy-test", 3)

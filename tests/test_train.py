@@ -1,6 +1,5 @@
 """l2lab.train: the real training loop on tiny configurations, checked against independent
 references (numpy float64 finite differences, closed-form L2 decay, hand-written optax steps)."""
-from typing import NamedTuple
 
 import flax.linen as nn
 import jax
@@ -11,13 +10,9 @@ import pytest
 
 from l2lab import models as M
 from l2lab import train as T
+from l2lab.data import Dataset as DS
 
 
-class DS(NamedTuple):
-    x: np.ndarray
-    y: np.ndarray
-    name: str
-    num_classes: int
 
 
 def _toy(n=64, d=6, k=3, seed=0):
