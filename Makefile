@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 export JAX_PLATFORMS ?= cpu
 
-.PHONY: book test install bench clean
+.PHONY: book test install bench sync clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,6 +24,9 @@ book: $(STAMP)
 test: $(STAMP)
 	bash .ci/system-deps.sh
 	$(BIN)/python -m pytest -q
+
+sync: $(STAMP)
+	$(BIN)/python tools/chapters.py sync
 
 bench: $(STAMP)
 	$(BIN)/python -m l2lab.bench theory

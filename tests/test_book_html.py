@@ -12,7 +12,13 @@ extra package) and fails on
 * an ipywidgets view that the local widget manager did not render, or math that the local
   MathJax did not typeset.
 
-A full-page PNG screenshot of every page goes to ``_build/screenshots/`` (kept by CI).
+* at both window widths, 1280 px and a phone's 412 px: display math wider than its parent (unless it
+  scrolls inside its own box) or cut off, a page wider than the window, a plotly figure wider
+  than its column or whose title, legend, mode bar and plot area overlap; at 1280 px also any
+  code cell that scrolls sideways.
+
+A full-page PNG screenshot of every page at both widths goes to ``_build/screenshots/`` (kept by
+CI; ``<page>__w412.png`` is the phone width).
 
 Without ``_build/html`` (run ``make book`` first) or without Chromium the test is skipped, except
 when ``CI=true``, where it fails.
@@ -43,7 +49,7 @@ CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
     "--disable-default-apps", "--disable-extensions", "--mute-audio",
-    "--window-size=1280,900", "--remote-debugging-pipe",
+    "--window-size=1280,900", "--remote-debugging-pipe", "--hide-scrollbars",
 ]
 PAGE_TIMEOUT_S = 30.0
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
@@ -271,6 +277,64 @@ _SLIDER_JS = r"""
 """
 
 
+# What does not fit: display math wider than its parent (unless it scrolls in its own box) or
+# cut off at its left edge, code cells that scroll sideways, a page wider than the window, and
+# plotly figures whose title, legend, mode bar and plot area overlap or leave the figure.
+_LAYOUT_JS = r"""
+(() => {
+  const R = (el) => el.getBoundingClientRect();
+  const union = (els) => {
+    const rs = Array.from(els).map(R).filter(r => r.width > 0 && r.height > 0);
+    if (!rs.length) return null;
+    return {left: Math.min(...rs.map(r => r.left)), right: Math.max(...rs.map(r => r.right)),
+            top: Math.min(...rs.map(r => r.top)), bottom: Math.max(...rs.map(r => r.bottom))};
+  };
+  const hits = (a, b) => a && b && a.left < b.right - 1 && b.left < a.right - 1 &&
+                         a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const inside = (a, b) => a.left >= b.left - 1 && a.right <= b.right + 1;
+  const label = (el) => (el.textContent || "").trim().slice(0, 60);
+  const math = [];
+  for (const c of document.querySelectorAll('mjx-container[display="true"]')) {
+    const cr = R(c), pr = R(c.parentElement);
+    const ov = getComputedStyle(c).overflowX, scrolls = ov === "auto" || ov === "scroll";
+    const content = union(c.querySelectorAll(":scope > mjx-math, mjx-labels"));
+    const why = [];
+    if (!inside(cr, pr)) why.push(`container ${cr.width.toFixed(0)} px in a ${pr.width.toFixed(0)} px parent`);
+    if (content && content.left < cr.left - 1) why.push("left part cut off");
+    if (content && content.right > cr.right + 1 && !scrolls) why.push("right part cut off");
+    if (why.length) math.push(`${why.join(", ")}: ${label(c)}`);
+  }
+  const code = [];
+  for (const pre of document.querySelectorAll("div.cell_input pre, div.cell_input div.highlight pre")) {
+    if (pre.scrollWidth > pre.clientWidth + 1)
+      code.push(`${pre.scrollWidth} px of code in ${pre.clientWidth} px: ${label(pre).slice(0, 40)}`);
+  }
+  const figures = [];
+  for (const d of document.querySelectorAll(".plotly-graph-div")) {
+    const fr = R(d), pr = R(d.parentElement);
+    const title = union(d.querySelectorAll(".g-gtitle text, .legendtitletext"));
+    const legend = union(d.querySelectorAll("g.legend"));
+    const modebar = union(d.querySelectorAll(".modebar"));
+    const area = union(d.querySelectorAll("rect.nsewdrag"));
+    const why = [];
+    if (!inside(fr, pr)) why.push(`figure ${fr.width.toFixed(0)} px in a ${pr.width.toFixed(0)} px column`);
+    if (title && !inside(title, fr)) why.push("title leaves the figure");
+    if (legend && !inside(legend, fr)) why.push("legend leaves the figure");
+    const gtitle = union(d.querySelectorAll(".g-gtitle text"));
+    if (hits(gtitle, legend)) why.push("title overlaps the legend");
+    if (hits(title, modebar)) why.push("title under the mode bar");
+    if (hits(legend, modebar)) why.push("legend under the mode bar");
+    if (hits(legend, area)) why.push("legend covers the plot area");
+    if (hits(gtitle, area)) why.push("title covers the plot area");
+    if (why.length) figures.push(`${d.id}: ${why.join(", ")}`);
+  }
+  const page = document.documentElement.scrollWidth > window.innerWidth + 1
+      ? [`page is ${document.documentElement.scrollWidth} px wide in a ${window.innerWidth} px window`] : [];
+  return {math, code, figures, page};
+})()
+"""
+
+
 def _evaluate(browser: Browser, session: str, expr: str, await_promise: bool = False):
     res = browser.call("Runtime.evaluate", {"expression": expr, "returnByValue": True,
                                             "awaitPromise": await_promise}, session=session)
@@ -309,8 +373,18 @@ def _problems_from_events(events: list[dict]) -> tuple[list[str], list[str]]:
     return errors, remote
 
 
+#: Window widths every page is checked at: a laptop, and a phone (412 px, e.g. a Pixel).
+WIDTHS = (1280, 412)
+
+
+def _shot_name(page: str, width: int) -> str:
+    suffix = "" if width == 1280 else f"__w{width}"
+    return page.replace("/", "__").removesuffix(".html") + suffix + ".png"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("page", PAGES or [None])
-def test_page_renders_offline_without_errors(page, server, browser):
+def test_page_renders_offline_without_errors(page, width, server, browser):
     if page is None:
         _skip_or_fail(f"no built pages under {HTML}: run `make book` first")
     path = HTML / page
@@ -329,8 +403,9 @@ def test_page_renders_offline_without_errors(page, server, browser):
     try:
         for domain in ("Runtime", "Log", "Network", "Page"):
             browser.call(f"{domain}.enable", session=session)
+        mobile = width < 800
         browser.call("Emulation.setDeviceMetricsOverride",
-                     {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+                     {"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": mobile},
                      session=session)
         browser.call("Page.navigate", {"url": url}, session=session)
         loaded = browser.wait_event("Page.loadEventFired", session, PAGE_TIMEOUT_S)
@@ -352,12 +427,13 @@ def test_page_renders_offline_without_errors(page, server, browser):
         # small viewport mis-renders pages with wide elements), then capture it.
         metrics = browser.call("Page.getLayoutMetrics", session=session)
         height = max(100, min(int(metrics["cssContentSize"]["height"]), 12000))
+        layout = _evaluate(browser, session, _LAYOUT_JS)   # at the window's own height
         browser.call("Emulation.setDeviceMetricsOverride",
-                     {"width": 1280, "height": height, "deviceScaleFactor": 1, "mobile": False},
+                     {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile},
                      session=session)
         browser.pump(0.5)  # relayout (plotly resizes with the window)
         shot = browser.call("Page.captureScreenshot", {"format": "png"}, session=session)
-        out = SHOTS / (page.replace("/", "__").removesuffix(".html") + ".png")
+        out = SHOTS / _shot_name(page, width)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_bytes(base64.b64decode(shot["data"]))
 
@@ -385,6 +461,12 @@ def test_page_renders_offline_without_errors(page, server, browser):
         f"{page}: {st['widgetViews']} ipywidgets views but {st['widgetsDrawn']} rendered")
     if st["math"]:
         assert st["mathDone"] > 0, f"{page}: {st['math']} math nodes but MathJax rendered none"
+    at = f"{page} at {width} px"
+    assert not layout["page"], f"{at}: {layout['page']}"
+    assert not layout["math"], f"{at}: display math clips:\n" + "\n".join(layout["math"])
+    assert not layout["figures"], f"{at}: figures do not fit:\n" + "\n".join(layout["figures"])
+    if width >= 1280:
+        assert not layout["code"], f"{at}: code cells scroll sideways:\n" + "\n".join(layout["code"])
 
 
 def test_built_pages_reference_no_remote_script_or_style():
@@ -452,57 +534,37 @@ def test_event_classification_flags_errors_and_remote_requests():
     assert "SyntaxError" in errors[2]
 
 
-def _colab_cell_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("colab_cell", ROOT / "tools" / "colab_cell.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_committed_chapters_start_with_the_colab_cell_and_have_no_outputs():
-    cc = _colab_cell_module()
-    notebooks = cc.chapter_notebooks()
-    assert notebooks, "no chapter notebooks under book/"
-    assert cc.check(notebooks) == {}
+_BAD_LAYOUT_PAGE = """<!doctype html><html><body style="margin:0">
+<div style="width:300px"><div class="cell_input"><pre style="overflow:auto">""" + "x" * 200 + """</pre></div>
+<div class="math"><mjx-container jax="CHTML" display="true" style="display:block;width:600px">
+<mjx-math style="display:inline-block;width:600px">wide</mjx-math></mjx-container></div>
+<div class="math"><mjx-container jax="CHTML" display="true"
+ style="display:block;overflow-x:auto;text-align:right;direction:rtl">
+<mjx-math style="display:inline-block;width:500px">clipped left</mjx-math></mjx-container></div>
+<div class="math"><mjx-container jax="CHTML" display="true" style="display:block;overflow-x:auto">
+<mjx-math style="display:inline-block;width:500px">scrolls: fine</mjx-math></mjx-container></div>
+</div><div style="width:2000px">wide page</div></body></html>"""
 
 
-def test_colab_cell_check_and_fix(tmp_path):
-    cc = _colab_cell_module()
-    nb = {"cells": [
-        {"cell_type": "markdown", "id": "m", "metadata": {}, "source": ["# Title"]},
-        {"cell_type": "code", "id": "c", "metadata": {}, "execution_count": 3,
-         "outputs": [{"output_type": "stream", "name": "stdout", "text": ["1\n"]}],
-         "source": ["print(1)"]},
-    ], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
-    path = tmp_path / "ch.ipynb"
-    path.write_text(json.dumps(nb))
-    found = cc.problems(path)
-    assert any("Colab install cell" in p for p in found)
-    assert any("outputs" in p for p in found)
-    assert cc.main(["--check", str(path)]) == 1
-
-    assert cc.fix(path) is True
-    assert cc.problems(path) == []
-    fixed = json.loads(path.read_text())
-    kinds = [(c["cell_type"], "".join(c["source"])) for c in fixed["cells"]]
-    # the title stays first, the install cell comes before the first code cell
-    assert kinds == [("markdown", "# Title"), ("code", cc.COLAB_CELL), ("code", "print(1)")]
-    assert fixed["cells"][2]["outputs"] == [] and fixed["cells"][2]["execution_count"] is None
-    assert cc.fix(path) is False          # idempotent
-    assert cc.main(["--check", str(path)]) == 0
-
-    # the canonical cell is valid IPython and does nothing outside Colab
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    python = TransformerManager().transform_cell(cc.COLAB_CELL)
-    compile(python, "<colab cell>", "exec")
-    assert "get_ipython().run_line_magic('pip'" in python
-    assert 'if "google.colab" in sys.modules:' in python
-
-    with pytest.raises(ValueError, match="book_dir"):
-        cc.chapter_notebooks(tmp_path / "missing")
-    (tmp_path / "bad.ipynb").write_text("{not json")
-    with pytest.raises(ValueError, match="not a readable notebook"):
-        cc.problems(tmp_path / "bad.ipynb")
+def test_layout_checks_flag_what_does_not_fit(browser):
+    """The layout script flags each kind of problem on a hand-made page (and only those)."""
+    target_id = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = browser.call("Target.attachToTarget",
+                           {"targetId": target_id, "flatten": True})["sessionId"]
+    try:
+        browser.call("Page.enable", session=session)
+        browser.call("Emulation.setDeviceMetricsOverride",
+                     {"width": 412, "height": 900, "deviceScaleFactor": 1, "mobile": True},
+                     session=session)
+        frame = browser.call("Page.getFrameTree", session=session)["frameTree"]["frame"]["id"]
+        browser.call("Page.setDocumentContent", {"frameId": frame, "html": _BAD_LAYOUT_PAGE},
+                     session=session)
+        layout = _evaluate(browser, session, _LAYOUT_JS)
+    finally:
+        browser.call("Target.closeTarget", {"targetId": target_id})
+    assert len(layout["code"]) == 1 and "px of code in" in layout["code"][0]
+    assert layout["page"] and "2000" in layout["page"][0]
+    assert len(layout["math"]) == 2, layout["math"]
+    assert "parent" in layout["math"][0] and "wide" in layout["math"][0]
+    assert "left part cut off" in layout["math"][1]
+    assert layout["figures"] == []

@@ -2,8 +2,8 @@
 
 Steps (any failure exits non-zero with the reason):
 
-1. every chapter notebook under ``book/`` starts with the standard Colab cell and has no outputs
-   (``tools/colab_cell.py``);
+1. every chapter's MyST source ``book/<part>/<name>.md`` and its paired ``.ipynb`` are in sync,
+   with the standard Colab cell first and no outputs (``tools/chapters.py check``);
 2. the npm packages of ``package.json`` are installed (``npm ci`` when ``node_modules`` is missing
    or older than ``package-lock.json``);
 3. require.js, the ipywidgets HTML manager and MathJax are copied from ``node_modules`` into
@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
-import colab_cell  # noqa: E402  (tools/colab_cell.py)
+import chapters  # noqa: E402  (tools/chapters.py)
 
 BUILD = ROOT / "_build"
 HTML = BUILD / "html"
@@ -117,7 +117,9 @@ def toc_docnames() -> list[str]:
 
 
 def toc_notebooks() -> list[str]:
-    return [d for d in toc_docnames() if (ROOT / f"{d}.ipynb").is_file()]
+    """Docnames in _toc.yml whose source is a chapter (a MyST text notebook)."""
+    sources = {str(p.relative_to(ROOT).with_suffix("")) for p in chapters.chapter_sources()}
+    return [d for d in toc_docnames() if d in sources]
 
 
 def run_jupyter_book(env: dict[str, str]) -> tuple[int, str]:
@@ -157,7 +159,7 @@ def check_reports(expected: list[str]) -> list[str]:
             problems.append(f"{rec.get('source', doc)}: execution failed ({rec.get('error')})")
     for doc in expected:
         if doc not in report.get("notebooks", {}):
-            problems.append(f"{doc}.ipynb is in _toc.yml but was not executed")
+            problems.append(f"{doc}.md is in _toc.yml but was not executed")
     return problems
 
 
@@ -193,13 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     t0 = time.time()
 
-    report = colab_cell.check(colab_cell.chapter_notebooks())
+    report = chapters.check()
     if report:
         for path, found in report.items():
             for msg in found:
                 print(f"{path}: {msg}", file=sys.stderr)
-        fail("chapter notebooks are not in the committed form "
-             "(run `python tools/colab_cell.py --fix`)")
+        fail(f"chapters are not in sync (run `{chapters.SYNC_COMMAND}`, or `make sync`)")
     expected = toc_notebooks()
     missing = [d for d in toc_docnames()
                if not any((ROOT / f"{d}{ext}").is_file() for ext in (".ipynb", ".md"))]

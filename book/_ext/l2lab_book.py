@@ -19,11 +19,11 @@ What it does, so that the built HTML works offline and logs no console error:
   ipywidgets otherwise sometimes waits for the whole cell timeout although its reply has
   arrived (nbclient issue #312, a missed wake-up of the zmq socket's poll; a fresh poll
   looks at the socket's events first, so slicing bounds the lost time by the slice).
-* Leaves the standard Colab install cell (``tools/colab_cell.py``) out of the pages: it does
-  nothing outside Colab, and Colab opens the committed notebook, which keeps it.
 * Writes ``<outdir>/reports/execution.json``: per executed notebook, its runtime, whether it
   succeeded and its error (tools/build_book.py prints it and fails the build on a failure).
-* Serves two small scripts of its own (``book/_ext/static``): ``l2lab-mathjax-config.js``
+* Serves a stylesheet, ``l2lab.css`` (display math scrolls in its own box instead of clipping;
+  plotly's mode bar sits above its figure, not over the title and legend), and two small
+  scripts of its own (``book/_ext/static``): ``l2lab-mathjax-config.js``
   (every page, before MathJax) gives MathJax 3 the MathJax-2 ``Hub.Queue`` call that the
   ipywidgets manager uses for labels; ``l2lab-widgets-config.js`` (listed in
   ``nb_ipywidgets_js`` before require.js) makes the widget manager load its fonts from the
@@ -33,7 +33,6 @@ What it does, so that the built HTML works offline and logs no console error:
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -135,37 +134,6 @@ def _write_execution_report(app: Sphinx, exception: Exception | None) -> None:
     out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf8")
 
 
-def _load_colab_cell(confdir: str) -> str | None:
-    path = Path(confdir, "tools", "colab_cell.py")
-    if not path.is_file():
-        return None
-    spec = importlib.util.spec_from_file_location("_l2lab_colab_cell", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module.COLAB_CELL
-
-
-def _hide_colab_cell(app: Sphinx, docname: str, source: list[str]) -> None:
-    """Tag the notebook's first code cell ``remove-cell`` when it is the Colab install cell."""
-    cell_text = app.config.l2lab_colab_cell
-    if not cell_text or not str(app.env.doc2path(docname)).endswith(".ipynb"):
-        return
-    try:
-        nb = json.loads(source[0])
-    except (json.JSONDecodeError, IndexError):
-        return  # myst-nb reports unreadable notebooks itself
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") != "code":
-            continue
-        src = cell.get("source", "")
-        if ("".join(src) if isinstance(src, list) else src) == cell_text:
-            tags = cell.setdefault("metadata", {}).setdefault("tags", [])
-            if "remove-cell" not in tags:
-                tags.append("remove-cell")
-                source[0] = json.dumps(nb)
-        return
-
-
 def _set_plotly_renderer(app: Sphinx, config: Any) -> None:
     os.environ["PLOTLY_RENDERER"] = config.l2lab_plotly_renderer
     # l2lab.widgets: live widgets show inert controls (no plot in the widget state) in static HTML
@@ -260,8 +228,6 @@ def _add_static_path(app: Sphinx) -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_config_value("l2lab_plotly_renderer", "notebook", "env")
-    app.add_config_value("l2lab_colab_cell", _load_colab_cell(app.confdir), "env")
-    app.connect("source-read", _hide_colab_cell)
     # config-inited runs before myst-nb executes any notebook (that happens while reading).
     app.connect("config-inited", _set_plotly_renderer)
     app.connect("doctree-read", _strip_plotly_mathjax)
@@ -270,6 +236,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("builder-inited", _add_static_path)
     # Sync and before Sphinx's MathJax script (priority 500, deferred).
     app.add_js_file("l2lab-mathjax-config.js", priority=400)
+    app.add_css_file("l2lab.css")  # math that scrolls instead of clipping, figure mode bars
     patch_channel_polling()
     # Before the default priority (500): Sphinx emits html-page-context with emit_firstresult,
     # and a theme handler at 500/501 returns a value, so later handlers never run.
