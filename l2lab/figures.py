@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from l2lab import plots, theory
+from l2lab import _checks, plots, theory
 
 __all__ = ["mode_figure", "mode_ratio_figure", "mode_lambda_figure", "kernel_decay_figure"]
 
@@ -20,13 +20,6 @@ def _times(lam: float, gammas, t_max_over_lam: float = 30.0, num: int = 300) -> 
     return np.geomspace(1e-2 / g, t_max_over_lam / lam, num)
 
 
-def _check_lam(lam):
-    lam = float(lam)
-    if not np.isfinite(lam) or lam <= 0:
-        raise ValueError(f"lam must be finite and > 0, got {lam!r}")
-    return lam
-
-
 def mode_figure(lam: float = 0.01, ratios: Sequence[float] = (0.3, 100.0),
                 ks: Sequence[float] = (0, 1, 2, 3, 4), active_k: float = 2,
                 y: float = 1.0, f0: float = 0.0) -> go.Figure:
@@ -34,7 +27,7 @@ def mode_figure(lam: float = 0.01, ratios: Sequence[float] = (0.3, 100.0),
 
     Solid curves are the k-homogeneous network, dashed the linear model (k = 1).
     """
-    lam = _check_lam(lam)
+    lam = _checks.positive_float("lam", lam)
     ratios = [float(r) for r in ratios]
     if not ratios or min(ratios) <= 0:
         raise ValueError("ratios must be a non-empty sequence of positive numbers")
@@ -64,7 +57,7 @@ def mode_ratio_figure(lam: float = 0.01, k: float = 2.0,
                       y: float = 1.0, f0: float = 0.0) -> go.Figure:
     """One mode against time while the slider moves ``gamma/lam``: learning at ``t ~ 1/gamma``
     happens only for ``gamma/lam > 1``; the decay at ``t ~ 1/lam`` is there for every mode."""
-    lam = _check_lam(lam)
+    lam = _checks.positive_float("lam", lam)
     ratios = [float(r) for r in ratios]
     t = _times(lam, np.array(ratios) * lam)
     frames = {}
@@ -90,7 +83,7 @@ def mode_lambda_figure(gamma: float = 1.0, k: float = 2.0,
     gamma = float(gamma)
     if not np.isfinite(gamma) or gamma <= 0:
         raise ValueError(f"gamma must be finite and > 0, got {gamma!r}")
-    lams = [_check_lam(v) for v in lams]
+    lams = [_checks.positive_float("lams", v) for v in lams]
     t = np.geomspace(1e-2 / gamma, 30.0 / min(lams), 400)
     frames = {}
     for lam in lams:
@@ -111,7 +104,7 @@ def kernel_decay_figure(results: dict, lam: float) -> go.Figure:
         that recorded the empirical NTK.
       lam: the L2 coefficient used in training.
     """
-    lam = _check_lam(lam)
+    lam = _checks.positive_float("lam", lam)
     fig = go.Figure()
     for i, (label, (k, tr)) in enumerate(results.items()):
         color = plots.COLORS[i % len(plots.COLORS)]

@@ -14,19 +14,27 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-__all__ = ["steps_to_peak", "peak_accuracy", "fit_c", "CFit"]
+from l2lab import _checks
+
+__all__ = ["steps_to_peak", "peak_accuracy", "steps_to_fit", "fit_c", "CFit"]
+
+# Every function raises ValueError for an empty curve or curves of different lengths (bad
+# input), and TypeError for a non-numeric one; a curve whose entries are all NaN (a run that
+# diverged) is valid input and gives NaN.
 
 
-def _curve(name: str, a) -> np.ndarray:
-    arr = np.asarray(a, dtype=np.float64)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
-    return arr
+def _steps(steps) -> np.ndarray:
+    s = _checks.curve("steps", steps)
+    if not np.all(np.isfinite(s)):
+        raise _checks.bad_value("steps", "must be finite")
+    if np.any(np.diff(s) < 0):
+        raise _checks.bad_value("steps", "must be non-decreasing")
+    return s
 
 
 def peak_accuracy(acc) -> float:
-    """Maximum of ``acc`` (1-D) ignoring NaN; NaN if no finite entry."""
-    a = _curve("acc", acc)
+    """Maximum of ``acc`` (1-D, non-empty) ignoring NaN; NaN if no finite entry."""
+    a = _checks.curve("acc", acc)
     finite = np.isfinite(a)
     return float(np.max(a[finite])) if finite.any() else float("nan")
 
@@ -34,17 +42,14 @@ def peak_accuracy(acc) -> float:
 def steps_to_peak(steps, acc, tol: float = 0.005) -> float:
     """First measured step at which ``acc >= max(acc) - tol`` (NaN entries ignored).
 
-    steps: (M,) increasing step counts; acc: (M,) accuracies in [0, 1]; tol: absolute tolerance
-    (>= 0). Returns the step as a float (NaN when ``acc`` has no finite entry).
+    steps: (M,) finite, non-decreasing step counts (M >= 1); acc: (M,) accuracies in [0, 1];
+    tol: absolute tolerance (finite, >= 0). Returns the step as a float (NaN when ``acc`` has no
+    finite entry).
     """
-    s = _curve("steps", steps)
-    a = _curve("acc", acc)
-    if s.shape != a.shape:
-        raise ValueError(f"steps and acc must have the same shape, got {s.shape} and {a.shape}")
-    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not np.isfinite(tol) or tol < 0:
-        raise ValueError(f"tol must be a finite number >= 0, got {tol!r}")
-    if s.size and np.any(np.diff(s) < 0):
-        raise ValueError("steps must be non-decreasing")
+    s = _steps(steps)
+    a = _checks.curve("acc", acc)
+    _checks.same_length("steps", s, "acc", a)
+    _checks.nonneg_float("tol", tol)
     finite = np.isfinite(a)
     if not finite.any():
         return float("nan")
@@ -74,21 +79,14 @@ class CFit(NamedTuple):
 def fit_c(t_star, lam, eta=None) -> CFit:
     """``c = t* lam`` (``eta=None``) or ``c' = t* eta lam`` per configuration, then a summary.
 
-    t_star, lam, eta: 1-D arrays of equal length (scalars broadcast). NaN t* (diverged or
-    unmeasured runs) and lam = 0 are ignored. Raises ValueError if nothing is left.
+    t_star, lam, eta: 1-D non-empty arrays of equal length (a scalar ``t_star`` is one entry;
+    scalar ``lam``/``eta`` broadcast). NaN t* (diverged or unmeasured runs) and lam = 0 are
+    ignored. Raises ValueError for empty or mismatched inputs, or if nothing is left.
     """
-    t = np.atleast_1d(np.asarray(t_star, np.float64))
-    if t.ndim != 1:
-        raise ValueError(f"t_star must be 1-D, got shape {t.shape}")
-    lm = np.broadcast_to(np.asarray(lam, np.float64), t.shape) if np.ndim(lam) == 0 else _curve("lam", lam)
-    if lm.shape != t.shape:
-        raise ValueError(f"lam must have the shape of t_star {t.shape}, got {lm.shape}")
-    prod = t * lm
+    t = _checks.curve("t_star", np.atleast_1d(t_star) if np.ndim(t_star) == 0 else t_star)
+    prod = t * _per_config("lam", lam, t)
     if eta is not None:
-        e = np.broadcast_to(np.asarray(eta, np.float64), t.shape) if np.ndim(eta) == 0 else _curve("eta", eta)
-        if e.shape != t.shape:
-            raise ValueError(f"eta must have the shape of t_star {t.shape}, got {e.shape}")
-        prod = prod * e
+        prod = prod * _per_config("eta", eta, t)
     ok = np.isfinite(prod) & (prod > 0)
     vals = prod[ok]
     if vals.size == 0:
@@ -98,18 +96,26 @@ def fit_c(t_star, lam, eta=None) -> CFit:
                 min=lo, max=hi, spread=hi / lo, n=int(vals.size), n_dropped=int((~ok).sum()))
 
 
+def _per_config(name: str, value, t: np.ndarray) -> np.ndarray:
+    """``value`` (scalar or 1-D) as an array of the shape of ``t`` (``t_star``)."""
+    if np.ndim(value) == 0:
+        return np.broadcast_to(_checks.curve(name, np.reshape(value, (1,))), t.shape)
+    v = _checks.curve(name, value)
+    if v.shape != t.shape:
+        raise _checks.bad_value(name, f"must have the shape of `t_star` {t.shape}, got {v.shape}")
+    return v
+
+
 def steps_to_fit(steps, train_error, threshold: float = 0.0) -> float:
     """First measured step at which the training error is ``<= threshold`` (SM C.1: the time to
     reach training accuracy 1 when ``threshold = 0``). NaN if it never gets there.
 
-    steps: (M,) non-decreasing step counts; train_error: (M,) errors in [0, 1] (NaN ignored).
+    steps: (M,) finite, non-decreasing step counts (M >= 1); train_error: (M,) errors in
+    [0, 1] (NaN ignored); threshold: a number in [0, 1].
     """
-    s = _curve("steps", steps)
-    e = _curve("train_error", train_error)
-    if s.shape != e.shape:
-        raise ValueError(f"steps and train_error must have the same shape, got {s.shape} and {e.shape}")
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.floating)) \
-            or not np.isfinite(threshold) or not 0 <= threshold <= 1:
-        raise ValueError(f"threshold must be a number in [0, 1], got {threshold!r}")
+    s = _steps(steps)
+    e = _checks.curve("train_error", train_error)
+    _checks.same_length("steps", s, "train_error", e)
+    threshold = _checks.real("threshold", threshold, minimum=0.0, maximum=1.0)
     hit = np.flatnonzero(np.isfinite(e) & (e <= threshold))
     return float(s[hit[0]]) if hit.size else float("nan")

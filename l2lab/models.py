@@ -51,27 +51,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2lab import _conv
+from l2lab import _checks, _conv
 
 __all__ = [
     "FC", "CNN", "WideResNet", "BatchNorm", "init", "apply", "num_params", "make_model",
 ]
 
 Params = Any
-
-
-def _check_sigma(name: str, value: float, *, allow_zero: bool) -> None:
-    if not isinstance(value, (int, float, np.floating, np.integer)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be finite and {'>= 0' if allow_zero else '> 0'}, got {value}")
-
-
-def _check_pos_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
 
 
 def _conv_kwargs(conv_gradient: str) -> dict:
@@ -132,10 +118,10 @@ class FC(nn.Module):
         if not isinstance(self.widths, (tuple, list)) or len(self.widths) == 0:
             raise TypeError(f"widths must be a non-empty tuple of ints, got {self.widths!r}")
         for w in self.widths:
-            _check_pos_int("widths", w)
-        _check_pos_int("num_classes", self.num_classes)
-        _check_sigma("sigma_w", self.sigma_w, allow_zero=False)
-        _check_sigma("sigma_b", self.sigma_b, allow_zero=True)
+            _checks.positive_int("widths", w)
+        _checks.positive_int("num_classes", self.num_classes)
+        _checks.positive_float("sigma_w", self.sigma_w)
+        _checks.nonneg_float("sigma_b", self.sigma_b)
         super().__post_init__()
 
     @nn.compact
@@ -165,19 +151,18 @@ class CNN(nn.Module):
     conv_gradient: str = "auto"
 
     def __post_init__(self) -> None:
-        _check_pos_int("channels", self.channels)
-        _check_pos_int("dense", self.dense)
-        _check_pos_int("num_classes", self.num_classes)
-        if not isinstance(self.batch_norm, bool):
-            raise TypeError(f"batch_norm must be a bool, got {type(self.batch_norm).__name__}")
-        _check_sigma("sigma_w", self.sigma_w, allow_zero=False)
-        _check_sigma("sigma_b", self.sigma_b, allow_zero=True)
+        _checks.positive_int("channels", self.channels)
+        _checks.positive_int("dense", self.dense)
+        _checks.positive_int("num_classes", self.num_classes)
+        _checks.boolean("batch_norm", self.batch_norm)
+        _checks.positive_float("sigma_w", self.sigma_w)
+        _checks.nonneg_float("sigma_b", self.sigma_b)
         for name in ("pool_window",) + (("pool_strides",) if self.pool_strides is not None else ()):
             v = getattr(self, name)
             if not isinstance(v, (tuple, list)) or len(v) != 2:
                 raise TypeError(f"{name} must be a pair of ints, got {v!r}")
             for e in v:
-                _check_pos_int(name, e)
+                _checks.positive_int(name, e)
         _conv.resolve_conv_gradient(self.conv_gradient)
         super().__post_init__()
 
@@ -249,13 +234,13 @@ class WideResNet(nn.Module):
     conv_gradient: str = "auto"
 
     def __post_init__(self) -> None:
-        _check_pos_int("depth", self.depth)
+        _checks.positive_int("depth", self.depth)
         if (self.depth - 4) % 6 != 0 or self.depth < 10:
             raise ValueError(f"depth must be 6n + 4 with n >= 1, got {self.depth}")
-        _check_pos_int("width", self.width)
-        _check_pos_int("num_classes", self.num_classes)
-        _check_sigma("sigma_w", self.sigma_w, allow_zero=False)
-        _check_sigma("sigma_b", self.sigma_b, allow_zero=True)
+        _checks.positive_int("width", self.width)
+        _checks.positive_int("num_classes", self.num_classes)
+        _checks.positive_float("sigma_w", self.sigma_w)
+        _checks.nonneg_float("sigma_b", self.sigma_b)
         _conv.resolve_conv_gradient(self.conv_gradient)
         super().__post_init__()
 

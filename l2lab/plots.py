@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from l2lab import _checks
+
 __all__ = [
     "COLORS",
     "TEMPLATE",
@@ -58,18 +60,6 @@ TEMPLATE: go.layout.Template = go.layout.Template(
 )
 
 _PAD = 0.04  # fraction of the data span added on each side by axis_range
-
-
-def _check_str(value: Any, name: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    return value
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return bool(value)
 
 
 def _check_range(value: Any, name: str) -> tuple[float, float] | None:
@@ -126,7 +116,7 @@ def axis_range(values: Sequence[np.ndarray] | np.ndarray, *, log: bool = False,
       ``[lo, hi]`` (floats; log10 units if ``log``), or None when no value qualifies. A
       constant series gets a span of 1 (linear) or one decade (log) around it.
     """
-    log = _check_bool(log, "log")
+    log = _checks.boolean("log", log)
     if not isinstance(pad, Real) or not pad >= 0:
         raise ValueError(f"pad must be a number >= 0, got {pad!r}")
     if isinstance(values, np.ndarray):
@@ -168,10 +158,10 @@ def traces(x: Any, ys: Mapping[str, Any], *, mode: str = "lines",
         raise TypeError(f"ys must be a mapping name -> array, got {type(ys).__name__}")
     if len(ys) == 0:
         raise ValueError("ys must contain at least one curve")
-    mode = _check_str(mode, "mode")
+    mode = _checks.string("mode", mode)
     if not mode:
         raise ValueError("mode must be a non-empty plotly scatter mode")
-    showlegend = _check_bool(showlegend, "showlegend")
+    showlegend = _checks.boolean("showlegend", showlegend)
     for opt_name, opt in (("dash", dash), ("colors", colors)):
         if opt is not None:
             if not isinstance(opt, Mapping):
@@ -181,7 +171,7 @@ def traces(x: Any, ys: Mapping[str, Any], *, mode: str = "lines",
                 raise ValueError(f"{opt_name} names curves not in ys: {sorted(map(str, unknown))}")
     out = []
     for i, (name, y) in enumerate(ys.items()):
-        _check_str(name, "ys key")
+        _checks.string("ys key", name)
         yv = _as_1d(y, f"ys[{name!r}]")
         if yv.shape != xs.shape:
             raise ValueError(f"ys[{name!r}] has shape {yv.shape}, x has shape {xs.shape}")
@@ -205,11 +195,11 @@ def style(fig: go.Figure, *, title: str = "", xaxis: str = "", yaxis: str = "",
     """
     if not isinstance(fig, go.Figure):
         raise TypeError(f"fig must be a plotly.graph_objects.Figure, got {type(fig).__name__}")
-    title = _check_str(title, "title")
-    xaxis = _check_str(xaxis, "xaxis")
-    yaxis = _check_str(yaxis, "yaxis")
-    log_x = _check_bool(log_x, "log_x")
-    log_y = _check_bool(log_y, "log_y")
+    title = _checks.string("title", title)
+    xaxis = _checks.string("xaxis", xaxis)
+    yaxis = _checks.string("yaxis", yaxis)
+    log_x = _checks.boolean("log_x", log_x)
+    log_y = _checks.boolean("log_y", log_y)
     if height is not None and (isinstance(height, bool) or not isinstance(height, int)
                                or height < 100):
         raise ValueError(f"height must be None or an int >= 100 (pixels), got {height!r}")
@@ -283,11 +273,11 @@ def slider_figure(frames: Mapping[Any, Sequence[go.Scatter]], *, slider_label: s
                         f"{type(frames).__name__}")
     if len(frames) == 0:
         raise ValueError("frames must contain at least one frame")
-    slider_label = _check_str(slider_label, "slider_label")
+    slider_label = _checks.string("slider_label", slider_label)
     if not slider_label:
         raise ValueError("slider_label must be a non-empty string")
-    log_x = _check_bool(log_x, "log_x")
-    log_y = _check_bool(log_y, "log_y")
+    log_x = _checks.boolean("log_x", log_x)
+    log_y = _checks.boolean("log_y", log_y)
     x_range = _check_range(x_range, "x_range")
     y_range = _check_range(y_range, "y_range")
     if isinstance(active, bool) or not isinstance(active, (int, np.integer)):

@@ -58,6 +58,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from l2lab import _checks
 from l2lab import measure as _measure
 from l2lab import models as _models
 from l2lab import train as _train
@@ -146,10 +147,8 @@ def preset(arch: str, scale: str) -> SweepSpec:
     ``t eta lam = 2``, t* within 0.1% of the peak; about 2 minutes on 2 CPU cores.
     paper: the SM A setups (FC width 2048, Fig. 2a grids; WRN-28-10 Fig. 2d grids; CNN Fig. 3).
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-    if arch not in ("fc", "cnn", "cnn_bn", "wrn"):
-        raise ValueError(f"arch must be one of ('fc', 'cnn', 'cnn_bn', 'wrn'), got {arch!r}")
+    _checks.one_of("scale", scale, SCALES)
+    _checks.one_of("arch", arch, ARCHS)
     if arch == "fc" and scale == "tiny":
         # Measured on 2 CPU cores: ~2 min. At width 256 the L2-driven gain in test accuracy after
         # the training set is fitted is only ~0.5%, the size of the paper's t* tolerance, so t* is
@@ -202,6 +201,9 @@ def preset(arch: str, scale: str) -> SweepSpec:
 
 
 SCALES = ("tiny", "paper")
+ARCHS = ("fc", "cnn", "cnn_bn", "wrn")
+BUDGET_KINDS = ("steps", "epochs", "etalam", "etalam-epochs")
+IMAGE_SIZES = (8, 16, 32)
 
 
 # ----------------------------------------------------------------------------- configs
@@ -209,16 +211,16 @@ SCALES = ("tiny", "paper")
 def parse_budget(budget: str) -> Tuple[str, float]:
     """``"etalam:2"`` -> ``("etalam", 2.0)``; kinds: steps, epochs, etalam, etalam-epochs."""
     if not isinstance(budget, str) or ":" not in budget:
-        raise ValueError(f"budget must look like 'etalam:2' or 'steps:1000', got {budget!r}")
+        raise _checks.bad_value("budget", f"must look like 'etalam:2' or 'steps:1000', got {budget!r}")
     kind, _, val = budget.partition(":")
-    if kind not in ("steps", "epochs", "etalam", "etalam-epochs"):
-        raise ValueError(f"budget kind must be steps, epochs, etalam or etalam-epochs, got {kind!r}")
+    if kind not in BUDGET_KINDS:
+        raise _checks.bad_value("budget", f"kind must be steps, epochs, etalam or etalam-epochs, got {kind!r}")
     try:
         v = float(val)
-    except ValueError as e:
-        raise ValueError(f"budget value must be a number, got {val!r}") from e
+    except ValueError:
+        raise _checks.bad_value("budget", f"value must be a number, got {val!r}") from None
     if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"budget value must be > 0, got {v}")
+        raise _checks.bad_value("budget", f"value must be finite and > 0, got {v}")
     return kind, v
 
 
@@ -279,10 +281,8 @@ def group_configs(configs: Sequence[_train.TrainConfig], bucket: float = 2.0,
                   max_group_size: int = 64) -> List[List[int]]:
     """Indices of ``configs`` grouped by budget bin ``ceil(log_bucket(steps))`` (``bucket == 1``:
     equal steps), shortest budgets first, each group at most ``max_group_size`` long."""
-    if not isinstance(bucket, (int, float)) or isinstance(bucket, bool) or not bucket >= 1:
-        raise ValueError(f"bucket must be a number >= 1, got {bucket!r}")
-    if isinstance(max_group_size, bool) or not isinstance(max_group_size, int) or max_group_size < 1:
-        raise ValueError(f"max_group_size must be a positive int, got {max_group_size!r}")
+    bucket = _checks.real("bucket", bucket, minimum=1.0, allow_inf=True)
+    max_group_size = _checks.positive_int("max_group_size", max_group_size)
 
     def key(c):
         if bucket == 1:
@@ -386,8 +386,7 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
         raise TypeError(f"out_dir must be a path, got {type(out_dir).__name__}")
     if (train_ds is None) != (test_ds is None):
         raise ValueError("train_ds and test_ds must be given together")
-    if not isinstance(checkpoint_seconds, (int, float)) or checkpoint_seconds < 0:
-        raise ValueError(f"checkpoint_seconds must be >= 0, got {checkpoint_seconds!r}")
+    _checks.real("checkpoint_seconds", checkpoint_seconds, minimum=0.0, allow_inf=True)
     out_dir = os.fspath(out_dir)
     devices = list(devices) if devices is not None else jax.devices()
     if not devices:
@@ -417,7 +416,8 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
         old = dict(old, spec={**json.loads(json.dumps(SweepSpec().to_json())), **old.get("spec", {})})
         if {k: old.get(k) for k in ("spec", "data", "configs")} != json.loads(json.dumps(
                 {k: manifest[k] for k in ("spec", "data", "configs")})):
-            raise ValueError(f"{out_dir} holds a different sweep (manifest differs); use another out_dir")
+            raise _checks.bad_value("out_dir", f"{out_dir!r} holds a different sweep (manifest differs); "
+                                               "use another out_dir")
     else:
         _write_json(mpath, dict(manifest, provenance=_provenance()))
 
@@ -588,7 +588,7 @@ def truncate(record: Record, steps: int) -> Record:
     """
     if not isinstance(record, Record):
         raise TypeError(f"record must be a sweep Record, got {type(record).__name__}")
-    _train._check_int("steps", steps, lo=1)
+    steps = _checks.positive_int("steps", steps)
     if record.config.schedule != "constant":
         raise ValueError(f"cannot truncate a run with schedule {record.config.schedule!r}: its learning rate "
                          "depends on the budget; run the fixed-budget sweep instead")
@@ -609,31 +609,36 @@ def truncate(record: Record, steps: int) -> Record:
 # ----------------------------------------------------------------------------- validation
 
 def _validate_spec(spec: SweepSpec) -> None:
+    """Raise TypeError/ValueError for a bad field of ``spec``. Every error but the first
+    (``spec`` is no SweepSpec) comes from :mod:`l2lab._checks` and names the field in its
+    ``argument`` attribute (:func:`main` turns it into the command-line option)."""
     if not isinstance(spec, SweepSpec):
         raise TypeError(f"spec must be a SweepSpec, got {type(spec).__name__}")
-    if spec.image_size not in (8, 16, 32):
-        raise ValueError(f"image_size must be 8, 16 or 32 (32x32 average-pooled), got {spec.image_size!r}")
-    if spec.arch not in ("fc", "cnn", "cnn_bn", "wrn"):
-        raise ValueError(f"arch must be one of fc, cnn, cnn_bn, wrn, got {spec.arch!r}")
+    _checks.one_of("arch", spec.arch, ARCHS)
     if not isinstance(spec.model_kwargs, dict):
-        raise TypeError(f"model_kwargs must be a dict, got {type(spec.model_kwargs).__name__}")
+        raise _checks.bad_type("model_kwargs", f"must be a dict, got {type(spec.model_kwargs).__name__}")
+    _checks.string("dataset", spec.dataset, nonempty=True)
+    _checks.positive_int("n_train", spec.n_train)
+    if spec.n_test is not None:
+        _checks.positive_int("n_test", spec.n_test)
     for name in ("etas", "lams", "seeds"):
         v = getattr(spec, name)
         if not isinstance(v, (tuple, list)) or len(v) == 0:
-            raise ValueError(f"{name} must be a non-empty tuple, got {v!r}")
+            raise _checks.bad_value(name, f"must be a non-empty tuple, got {v!r}")
     for e in spec.etas:
-        _train._check_real("etas", e, lo=0.0, lo_open=True)
+        _checks.positive_float("etas", e)
     for l in spec.lams:
-        _train._check_real("lams", l, lo=0.0)
+        _checks.nonneg_float("lams", l)
     for s in spec.seeds:
-        _train._check_int("seeds", s, lo=0)
+        _checks.nonneg_int("seeds", s)
     parse_budget(spec.budget)
-    _train._check_int("n_train", spec.n_train, lo=1)
-    _train._check_int("max_steps", spec.max_steps, lo=1)
-    _train._check_int("max_group_size", spec.max_group_size, lo=1)
-    if not isinstance(spec.bucket, (int, float)) or isinstance(spec.bucket, bool) or not spec.bucket >= 1:
-        raise ValueError(f"bucket must be a number >= 1, got {spec.bucket!r}")
-    _train._check_real("t_star_tol", spec.t_star_tol, lo=0.0)
+    _checks.positive_int("max_steps", spec.max_steps)
+    _checks.positive_int("max_group_size", spec.max_group_size)
+    _checks.real("bucket", spec.bucket, minimum=1.0, allow_inf=True)
+    _checks.nonneg_float("t_star_tol", spec.t_star_tol)
+    _checks.boolean("augment", spec.augment)
+    _checks.one_of("image_size", spec.image_size, IMAGE_SIZES)
+    # batch_size, momentum, schedule, loss, points_per_octave, eval_batch_size: TrainConfig's rules
     _train.TrainConfig(eta=1.0, lam=0.0, steps=1, batch_size=spec.batch_size, momentum=spec.momentum,
                        schedule=spec.schedule, loss=spec.loss, points_per_octave=spec.points_per_octave,
                        eval_batch_size=spec.eval_batch_size).validate()
@@ -641,56 +646,170 @@ def _validate_spec(spec: SweepSpec) -> None:
 
 # ----------------------------------------------------------------------------- CLI
 
-def _floats(s: str) -> Tuple[float, ...]:
-    return tuple(float(v) for v in s.split(",") if v.strip())
+# Every bad option value ends in ``p.error`` ("python -m l2lab.sweep: error: argument --etas: ...",
+# exit status 2) before any data is trained on: single values and lists are checked by their
+# ``type=`` functions, then the final spec by _validate_spec (its errors name the spec field, which
+# _OPTIONS maps back to the option), then what needs the data (sizes, augment) and the budgets.
+
+_OPTIONS = {"model_kwargs": "--width", "out_dir": "--out"}   # spec field -> option, where not --field
 
 
-def main(argv: Optional[Sequence[str]] = None) -> List[Record]:
+def _option(field: Optional[str]) -> Optional[str]:
+    """The option that sets the spec field ``field`` (every field has one), else None."""
+    if field in _OPTIONS:
+        return _OPTIONS[field]
+    return "--" + field.replace("_", "-") if field in SweepSpec._fields else None
+
+
+def _cli_type(what: str, parse, check):
+    """An argparse ``type=``: ``check(parse(text))``; a failure of either becomes argparse's
+    "argument --option: message" (a ValueError/TypeError of ``check`` keeps its message)."""
+
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        try:
+            return check(value)
+        except (TypeError, ValueError) as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = what   # argparse names the type in some messages
+    return convert
+
+
+def _cli_list(what: str, parse, name: str, check):
+    """Comma-separated values (blanks skipped), each ``check(name, value)``, none twice (as the
+    configuration ids tell them apart: to 6 significant digits), at least one."""
+
+    def parse_all(text: str) -> Tuple[Any, ...]:
+        values = tuple(parse(v) for v in text.split(",") if v.strip())
+        if not values:
+            raise ValueError("empty list")
+        return values
+
+    def check_all(values):
+        values = tuple(check(name, v) for v in values)
+        seen = {}
+        for v in values:
+            key = f"{v:.6g}"
+            if key in seen:
+                raise ValueError(f"`{name}` lists {seen[key]!r} and {v!r}, the same configuration")
+            seen[key] = v
+        return values
+
+    return _cli_type(f"comma-separated {what}", parse_all, check_all)
+
+
+def _budget_arg(text: str) -> str:
+    parse_budget(text)
+    return text
+
+
+def _parser() -> argparse.ArgumentParser:
+    from l2lab import data as _data
+
+    pos_int = lambda name: _cli_type("an integer", int, lambda v: _checks.positive_int(name, v))
+    number = lambda name, **kw: _cli_type("a number", float, lambda v: _checks.real(name, v, **kw))
     p = argparse.ArgumentParser(prog="python -m l2lab.sweep", description=__doc__.split("\n")[0])
-    p.add_argument("--arch", default="fc", choices=["fc", "cnn", "cnn_bn", "wrn"])
+    p.add_argument("--arch", default="fc", choices=list(ARCHS))
     p.add_argument("--scale", default="tiny", choices=list(SCALES))
-    p.add_argument("--dataset", help="l2lab.data name (default: the preset's)")
-    p.add_argument("--etas", type=_floats, help="comma-separated learning rates")
-    p.add_argument("--lams", type=_floats, help="comma-separated L2 parameters")
-    p.add_argument("--seeds", type=lambda s: tuple(int(v) for v in s.split(",")), help="comma-separated seeds")
-    p.add_argument("--budget", help="'etalam:2', 'steps:1000', 'epochs:10' or 'etalam-epochs:0.1'")
-    p.add_argument("--width", type=int, help="FC hidden width (3 hidden layers)")
-    p.add_argument("--image-size", type=int, choices=[8, 16, 32],
+    p.add_argument("--dataset", choices=list(_data.DATASET_NAMES),
+                   help="l2lab.data name (default: the preset's)")
+    p.add_argument("--etas", type=_cli_list("numbers", float, "etas", _checks.positive_float),
+                   help="comma-separated learning rates (> 0)")
+    p.add_argument("--lams", type=_cli_list("numbers", float, "lams", _checks.nonneg_float),
+                   help="comma-separated L2 parameters (>= 0)")
+    p.add_argument("--seeds", type=_cli_list("integers", int, "seeds", _checks.nonneg_int),
+                   help="comma-separated seeds (>= 0)")
+    p.add_argument("--budget", type=_cli_type("a budget", str, _budget_arg),
+                   help="'etalam:2', 'steps:1000', 'epochs:10' or 'etalam-epochs:0.1'")
+    p.add_argument("--width", type=pos_int("width"), help="FC hidden width (3 hidden layers)")
+    p.add_argument("--image-size", type=int, choices=list(IMAGE_SIZES),
                    help="conv nets: average-pool the 32x32 images down to this size")
-    p.add_argument("--n-train", type=int)
-    p.add_argument("--n-test", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--momentum", type=float)
+    p.add_argument("--n-train", type=pos_int("n_train"))
+    p.add_argument("--n-test", type=pos_int("n_test"))
+    p.add_argument("--batch-size", type=pos_int("batch_size"))
+    p.add_argument("--momentum", type=number("momentum", minimum=0.0, maximum=1.0, open_maximum=True),
+                   help="heavy-ball momentum in [0, 1)")
     p.add_argument("--schedule", choices=list(_train.SCHEDULES))
     p.add_argument("--loss", choices=list(_train.LOSSES))
-    p.add_argument("--points-per-octave", type=int)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--bucket", type=float, help="budget grouping factor (1: equal budgets only)")
-    p.add_argument("--max-group-size", type=int)
+    p.add_argument("--points-per-octave", type=pos_int("points_per_octave"))
+    p.add_argument("--eval-batch-size", type=pos_int("eval_batch_size"),
+                   help="evaluate the train/test sets in chunks of this size (default: the preset's)")
+    p.add_argument("--max-steps", type=pos_int("max_steps"))
+    p.add_argument("--bucket", type=number("bucket", minimum=1.0, allow_inf=True),
+                   help="budget grouping factor >= 1 (1: equal budgets only)")
+    p.add_argument("--max-group-size", type=pos_int("max_group_size"))
     p.add_argument("--augment", action="store_true", help="flip, crop and mixup (SM A; images only)")
-    p.add_argument("--t-star-tol", type=float, help="accuracy tolerance of the recorded t* (paper: 0.005)")
-    p.add_argument("--checkpoint-seconds", type=float, default=60.0)
+    p.add_argument("--t-star-tol", type=number("t_star_tol", minimum=0.0),
+                   help="accuracy tolerance of the recorded t* (>= 0; paper: 0.005)")
+    p.add_argument("--checkpoint-seconds", type=number("checkpoint_seconds", minimum=0.0, allow_inf=True),
+                   default=60.0)
     p.add_argument("--config-batching", default="auto", choices=list(CONFIG_BATCHINGS),
                    help="vmap or lax.map over a device's configurations (auto: map for conv nets on CPU)")
     p.add_argument("--out", help="output directory (default data/sweeps/<arch>-<dataset>-<scale>)")
     p.add_argument("--no-progress", action="store_true")
-    a = p.parse_args(argv)
+    return p
+
+
+def _cli_spec(p: argparse.ArgumentParser, a: argparse.Namespace) -> Tuple[SweepSpec, Any, Any, str]:
+    """The checked spec, its datasets and the output directory of the parsed options ``a``
+    (``p.error`` naming the option for anything bad)."""
     spec = preset(a.arch, a.scale)
     over = {"dataset": a.dataset, "etas": a.etas, "lams": a.lams, "seeds": a.seeds, "budget": a.budget,
             "n_train": a.n_train, "n_test": a.n_test, "batch_size": a.batch_size, "momentum": a.momentum,
             "schedule": a.schedule, "loss": a.loss, "points_per_octave": a.points_per_octave,
-            "max_steps": a.max_steps, "bucket": a.bucket, "max_group_size": a.max_group_size,
-            "t_star_tol": a.t_star_tol, "augment": True if a.augment else None,
+            "eval_batch_size": a.eval_batch_size, "max_steps": a.max_steps, "bucket": a.bucket,
+            "max_group_size": a.max_group_size, "t_star_tol": a.t_star_tol, "augment": True if a.augment else None,
             "image_size": a.image_size}
     spec = spec._replace(**{k: v for k, v in over.items() if v is not None})
     if a.width is not None:
         if spec.arch != "fc":
-            p.error("--width applies to --arch fc only")
+            p.error(f"argument --width: applies to --arch fc only, not {spec.arch}")
         spec = spec._replace(model_kwargs=dict(spec.model_kwargs, widths=(a.width,) * 3))
+    try:
+        _validate_spec(spec)
+    except (TypeError, ValueError) as e:
+        opt = _option(_checks.argument_of(e))
+        p.error(f"argument {opt}: {e}" if opt else str(e))
     out = a.out or os.path.join("data", "sweeps", f"{spec.arch}-{spec.dataset}-{a.scale}")
+    if not out or (os.path.exists(out) and not os.path.isdir(out)):
+        p.error(f"argument --out: {out!r} is not a directory")
+    try:
+        train_ds, test_ds = _load_data(spec)
+    except FileNotFoundError as e:
+        p.error(f"argument --dataset: {e}")
+    except ValueError as e:      # sizes larger than the dataset: blame the size(s) named, given ones first
+        msg = str(e)
+        named = [o for o in ("--n-train", "--n-test") if f"`{o[2:].replace('-', '_')}`" in msg]
+        given = [o for o in named if getattr(a, o[2:].replace("-", "_")) is not None]
+        p.error(f"argument {(given or named or ['--dataset'])[-1]}: {msg}")
+    if spec.augment and np.ndim(train_ds.x) != 4:
+        p.error(f"argument --augment: needs image data (N, H, W, C), got {spec.dataset} inputs of shape "
+                f"{np.shape(train_ds.x)[1:]} for --arch {spec.arch}; use --arch cnn, cnn_bn or wrn")
+    try:
+        expand(spec)
+    except ValueError as e:      # every budget above max_steps
+        p.error(f"argument --max-steps: {e} ({spec.max_steps}; budget {spec.budget})")
+    return spec, train_ds, test_ds, out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> List[Record]:
+    """``python -m l2lab.sweep``: run (or resume) a preset sweep with the options' changes, print
+    a summary. Bad options exit with status 2 and a one-line argparse error naming the option."""
+    p = _parser()
+    a = p.parse_args(argv)
+    spec, train_ds, test_ds, out = _cli_spec(p, a)
     t0 = time.perf_counter()
-    recs = run_sweep(spec, out, progress=not a.no_progress, checkpoint_seconds=a.checkpoint_seconds,
-                     config_batching=a.config_batching)
+    try:
+        recs = run_sweep(spec, out, train_ds=train_ds, test_ds=test_ds, progress=not a.no_progress,
+                         checkpoint_seconds=a.checkpoint_seconds, config_batching=a.config_batching)
+    except ValueError as e:      # out holds a different sweep (checked before any training)
+        if _checks.argument_of(e) != "out_dir":
+            raise
+        p.error(f"argument --out: {e}")
     _summary(recs, time.perf_counter() - t0, out)
     return recs
 
@@ -703,6 +822,9 @@ def _summary(recs: List[Record], wall: float, out: str) -> None:
         print(f"{c.eta:8.4g} {c.lam:8.4g} {c.steps:7d} {r.t_star:7.0f} {r.t_star * c.eta * c.lam:10.3g} "
               f"{r.peak_accuracy:8.4f} {'yes' if r.result.diverged else '':>4}")
     ok = [r for r in recs if not r.result.diverged and math.isfinite(r.t_star)]
+    if not ok:
+        print("no finite t* (every run diverged or never peaked): no c' to fit")
+        return
     tols = sorted({float(r.raw.get("t_star_tol", 0.005)) for r in ok} | {0.005, 0.001}, reverse=True)
     for tol in tols:
         ts = [_measure.steps_to_peak(r.result.steps, r.result.test_accuracy, tol) for r in ok]

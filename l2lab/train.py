@@ -30,7 +30,6 @@ new parameters are not finite marks the run ``diverged``: that configuration sto
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Callable, NamedTuple, Optional, Tuple
 
@@ -38,6 +37,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from l2lab import _checks
 
 __all__ = [
     "TrainConfig", "TrainResult", "TrainState", "Measurement", "Engine",
@@ -75,8 +76,7 @@ def l2_penalty(params: Params) -> jax.Array:
 def total_loss(apply_fn: Callable, params: Params, x: jax.Array, y_onehot: jax.Array,
                lam: float, loss: str = "xent") -> jax.Array:
     """The paper's objective ``L_data + lam/2 ||theta||^2`` (``apply_fn(params, x) -> logits``)."""
-    if loss not in _LOSS_FNS:
-        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    _checks.one_of("loss", loss, LOSSES)
     return _LOSS_FNS[loss](apply_fn(params, x), y_onehot) + lam * l2_penalty(params)
 
 
@@ -95,22 +95,20 @@ def make_optimizer(eta: float, lam: float, momentum: float = 0.0) -> optax.Gradi
     ``eta`` and ``lam`` are injected hyperparameters (``state.hyperparams["learning_rate"]`` and
     ``["weight_decay"]``), so they may be traced and changed between steps; ``momentum`` is static.
     """
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1:
-        raise ValueError(f"momentum must be a float in [0, 1), got {momentum!r}")
+    momentum = _check_momentum(momentum)
     return optax.inject_hyperparams(_sgd_l2, static_args=("momentum",))(
         learning_rate=eta, weight_decay=lam, momentum=float(momentum))
 
 
 def lr_factor(step: jax.Array, total_steps: jax.Array, schedule: str) -> jax.Array:
     """Multiplier of ``eta`` at update ``step`` (0-based). ``"paper"``: x0.2 at 0.3T, 0.6T, 0.9T."""
+    _checks.one_of("schedule", schedule, SCHEDULES)
     if schedule == "constant":
         return jnp.ones((), jnp.float32)
-    if schedule == "paper":
-        t = jnp.asarray(step, jnp.float32)
-        tt = jnp.asarray(total_steps, jnp.float32)
-        n = (t >= 0.3 * tt).astype(jnp.float32) + (t >= 0.6 * tt) + (t >= 0.9 * tt)
-        return jnp.power(jnp.float32(0.2), n)
-    raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    t = jnp.asarray(step, jnp.float32)
+    tt = jnp.asarray(total_steps, jnp.float32)
+    n = (t >= 0.3 * tt).astype(jnp.float32) + (t >= 0.6 * tt) + (t >= 0.9 * tt)
+    return jnp.power(jnp.float32(0.2), n)
 
 
 # ----------------------------------------------------------------------------- config/records
@@ -142,23 +140,18 @@ class TrainConfig(NamedTuple):
 
     def validate(self) -> "TrainConfig":
         """Raise ``ValueError``/``TypeError`` naming the bad field; return ``self``."""
-        _check_real("eta", self.eta, lo=0.0, lo_open=True)
-        _check_real("lam", self.lam, lo=0.0)
-        _check_int("steps", self.steps, lo=1)
-        _check_int("batch_size", self.batch_size, lo=1)
-        _check_real("momentum", self.momentum, lo=0.0)
-        if self.momentum >= 1:
-            raise ValueError(f"momentum must be < 1, got {self.momentum}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        _check_int("seed", self.seed, lo=0)
-        _check_int("points_per_octave", self.points_per_octave, lo=1)
+        _checks.positive_float("eta", self.eta)
+        _checks.nonneg_float("lam", self.lam)
+        _checks.positive_int("steps", self.steps)
+        _checks.positive_int("batch_size", self.batch_size)
+        _check_momentum(self.momentum)
+        _checks.one_of("schedule", self.schedule, SCHEDULES)
+        _checks.one_of("loss", self.loss, LOSSES)
+        _checks.nonneg_int("seed", self.seed)
+        _checks.positive_int("points_per_octave", self.points_per_octave)
         if self.eval_batch_size is not None:
-            _check_int("eval_batch_size", self.eval_batch_size, lo=1)
-        if not isinstance(self.augment, bool):
-            raise TypeError(f"augment must be a bool, got {type(self.augment).__name__}")
+            _checks.positive_int("eval_batch_size", self.eval_batch_size)
+        _checks.boolean("augment", self.augment)
         return self
 
 
@@ -213,8 +206,8 @@ def measurement_grid(total_steps: int, points_per_octave: int = 4) -> np.ndarray
     Prefix-stable: ``measurement_grid(T1)`` is ``measurement_grid(T2)`` cut at ``T1`` plus ``T1``
     for ``T1 < T2``. Returns int64 array (M,), M = O(ppo * log2 T).
     """
-    _check_int("total_steps", total_steps, lo=1)
-    _check_int("points_per_octave", points_per_octave, lo=1)
+    total_steps = _checks.positive_int("total_steps", total_steps)
+    points_per_octave = _checks.positive_int("points_per_octave", points_per_octave)
     out = [0]
     t = 0
     while t < total_steps:
@@ -226,7 +219,7 @@ def measurement_grid(total_steps: int, points_per_octave: int = 4) -> np.ndarray
 
 def seed_keys(seed: int) -> Tuple[jax.Array, jax.Array]:
     """``(init_key, data_key)`` derived from an integer seed (shared by train and sweep)."""
-    _check_int("seed", seed, lo=0)
+    seed = _checks.nonneg_int("seed", seed)
     k_init, k_data = jax.random.split(jax.random.PRNGKey(int(seed)))
     return k_init, k_data
 
@@ -250,11 +243,12 @@ class Engine:
                  eval_batch_size: Optional[int] = None, augment: Optional[Callable] = None):
         _check_dataset("train_ds", train_ds)
         _check_dataset("test_ds", test_ds)
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        if schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-        _check_int("batch_size", batch_size, lo=1)
+        _checks.one_of("loss", loss, LOSSES)
+        _checks.one_of("schedule", schedule, SCHEDULES)
+        _checks.positive_int("batch_size", batch_size)
+        momentum = _check_momentum(momentum)
+        if eval_batch_size is not None:
+            eval_batch_size = _checks.positive_int("eval_batch_size", eval_batch_size)
         k = int(train_ds.num_classes)
         self.apply_fn = apply_fn
         self.num_classes = k
@@ -444,26 +438,19 @@ def _tqdm(**kw):
     return tqdm(**kw)
 
 
-def _check_real(name, v, lo=None, lo_open=False):
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    if not math.isfinite(float(v)):
-        raise ValueError(f"{name} must be finite, got {v}")
-    if lo is not None and (v < lo or (lo_open and v == lo)):
-        raise ValueError(f"{name} must be {'>' if lo_open else '>='} {lo}, got {v}")
+def _check_momentum(momentum) -> float:
+    """Heavy-ball momentum: a real number in [0, 1)."""
+    return _checks.real("momentum", momentum, minimum=0.0, maximum=1.0, open_maximum=True)
 
 
-def _check_int(name, v, lo=None):
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    if lo is not None and v < lo:
-        raise ValueError(f"{name} must be >= {lo}, got {v}")
-
-
-def _check_dataset(name, ds):
+def _check_dataset(name, ds) -> None:
+    """A dataset (``l2lab.data.Dataset`` or any object with ``x`` (N, ...), ``y`` (N,) and a
+    positive int ``num_classes``) with N >= 1."""
     for attr in ("x", "y", "num_classes"):
         if not hasattr(ds, attr):
-            raise TypeError(f"{name} must be a dataset with x, y, num_classes (missing {attr!r})")
+            raise _checks.bad_type(name, f"must be a dataset with x, y, num_classes (missing {attr!r})")
     n = np.shape(ds.x)[0] if np.ndim(ds.x) else 0
     if np.ndim(ds.y) != 1 or n != np.shape(ds.y)[0] or n == 0:
-        raise ValueError(f"{name}: x must be (N, ...) and y (N,) with N >= 1, got {np.shape(ds.x)} and {np.shape(ds.y)}")
+        raise _checks.bad_value(name, f"must have x of shape (N, ...) and y of shape (N,) with N >= 1, got "
+                                      f"{np.shape(ds.x)} and {np.shape(ds.y)}")
+    _checks.positive_int(f"{name}.num_classes", ds.num_classes)

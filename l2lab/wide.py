@@ -20,6 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from l2lab import _checks
+
 __all__ = [
     "Trajectory",
     "gradient_descent",
@@ -68,12 +70,8 @@ def record_steps(total_steps: int, num: int = 60) -> np.ndarray:
     Returns:
       ``(M,)`` int64 array, ``M <= num + 1``.
     """
-    if isinstance(total_steps, bool) or not isinstance(total_steps, (int, np.integer)):
-        raise TypeError(f"total_steps must be an int, got {type(total_steps).__name__}")
-    if total_steps < 1:
-        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
-    if not isinstance(num, (int, np.integer)) or num < 2:
-        raise ValueError(f"num must be an int >= 2, got {num!r}")
+    total_steps = _checks.positive_int("total_steps", total_steps)
+    num = _checks.integer("num", num, minimum=2)
     grid = np.unique(np.round(np.geomspace(1, total_steps, num)).astype(np.int64))
     return np.concatenate([[0], grid])
 
@@ -83,16 +81,6 @@ def theory_kernel_scale(normalize: str, num_samples: int) -> float:
     if normalize not in _NORMALIZE:
         raise ValueError(f"normalize must be one of {_NORMALIZE}, got {normalize!r}")
     return 1.0 if normalize == "sum" else 1.0 / num_samples
-
-
-def _check_pos(name, v, allow_zero=False):
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {v!r}") from None
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise ValueError(f"{name} must be finite and {'>=' if allow_zero else '>'} 0, got {v!r}")
-    return v
 
 
 def gradient_descent(apply_fn: Callable, params, x, y, *, lam: float, eta: float, t_max: float,
@@ -120,9 +108,9 @@ def gradient_descent(apply_fn: Callable, params, x, y, *, lam: float, eta: float
     """
     if not callable(apply_fn):
         raise TypeError("apply_fn must be callable")
-    lam = _check_pos("lam", lam, allow_zero=True)
-    eta = _check_pos("eta", eta)
-    t_max = _check_pos("t_max", t_max)
+    lam = _checks.nonneg_float("lam", lam)
+    eta = _checks.positive_float("eta", eta)
+    t_max = _checks.positive_float("t_max", t_max)
     if loss not in _LOSSES:
         raise ValueError(f"loss must be one of {_LOSSES}, got {loss!r}")
     if normalize not in _NORMALIZE:
@@ -210,9 +198,8 @@ def deep_linear_fixed_point(lam: float, width: int) -> float:
     ``lam sqrt(n) = f - 1``; with ``l' = f - y`` the sign is as here, and the tests and the
     book's chapter check it by training.)
     """
-    lam = _check_pos("lam", lam, allow_zero=True)
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
-        raise ValueError(f"width must be an int >= 1, got {width!r}")
+    lam = _checks.nonneg_float("lam", lam)
+    width = _checks.positive_int("width", width)
     return max(0.0, 1.0 - lam * math.sqrt(width))
 
 
@@ -224,7 +211,7 @@ def train_deep_linear(key, width: int, lam: float, *, eta: float = 0.05, t_max: 
     ``t_max`` defaults to ``20 / lam`` (capped at ``2e4``): the approach to the fixed point is
     governed by the L2 time scale.
     """
-    lam = _check_pos("lam", lam)
+    lam = _checks.positive_float("lam", lam)
     if t_max is None:
         t_max = min(20.0 / lam, 2e4)
     w = jax.random.normal(key, (2, int(width)))

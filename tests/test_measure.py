@@ -75,3 +75,62 @@ def test_steps_to_fit():
         steps_to_fit(steps, err, threshold=2.0)
     with pytest.raises(ValueError, match="same shape"):
         steps_to_fit(steps, err[:3])
+
+
+@pytest.mark.parametrize("call,word", [
+    (lambda: ms.steps_to_peak([], []), "steps"),
+    (lambda: ms.steps_to_peak([0, 1], []), "acc"),
+    (lambda: ms.steps_to_peak([], [0.5]), "steps"),
+    (lambda: ms.peak_accuracy([]), "acc"),
+    (lambda: ms.steps_to_fit([], []), "steps"),
+    (lambda: ms.steps_to_fit([0, 1], []), "train_error"),
+    (lambda: ms.fit_c([], []), "t_star"),
+    (lambda: ms.fit_c([], 0.1), "t_star"),
+    (lambda: ms.fit_c([1.0], []), "lam"),
+    (lambda: ms.fit_c([1.0], [0.1], eta=[]), "eta"),
+])
+def test_empty_inputs_raise_naming_the_argument(call, word):
+    with pytest.raises(ValueError, match=f"`{word}`.*empty"):
+        call()
+
+
+@pytest.mark.parametrize("call,word", [
+    (lambda: ms.steps_to_peak([0, 1, 2], [0.1, 0.2]), "steps.*acc.*same shape"),
+    (lambda: ms.steps_to_fit([0, 1], [0.1, 0.2, 0.3]), "steps.*train_error.*same shape"),
+    (lambda: ms.fit_c([1.0, 2.0], [0.1]), "lam.*t_star"),
+    (lambda: ms.fit_c([1.0, 2.0], 0.1, eta=[1.0, 2.0, 3.0]), "eta.*t_star"),
+    (lambda: ms.steps_to_peak([0, np.nan], [0.1, 0.2]), "steps.*finite"),
+    (lambda: ms.steps_to_peak([0, 1], [0.1, 0.2], tol=float("nan")), "tol"),
+    (lambda: ms.steps_to_fit([0, 1], [0.1, 0.2], threshold=-0.1), "threshold"),
+    (lambda: ms.steps_to_fit([0, 1], [0.1, 0.2], threshold=float("nan")), "threshold"),
+    (lambda: ms.steps_to_fit([1, 0], [0.1, 0.2]), "steps.*non-decreasing"),
+])
+def test_mismatched_or_bad_values_raise(call, word):
+    with pytest.raises(ValueError, match=word):
+        call()
+
+
+@pytest.mark.parametrize("call,word", [
+    (lambda: ms.steps_to_peak(["a", "b"], [0.1, 0.2]), "steps"),
+    (lambda: ms.peak_accuracy([None, 0.5]), "acc"),
+    (lambda: ms.steps_to_peak([0, 1], [0.1, 0.2], tol="0.1"), "tol"),
+    (lambda: ms.steps_to_peak([0, 1], [0.1, 0.2], tol=True), "tol"),
+    (lambda: ms.steps_to_fit([0, 1], [0.1, 0.2], threshold=None), "threshold"),
+    (lambda: ms.fit_c([1.0], "x"), "lam"),
+])
+def test_non_numeric_inputs_raise_type_error(call, word):
+    with pytest.raises(TypeError, match=word):
+        call()
+
+
+def test_all_nan_curve_of_a_diverged_run_stays_nan():
+    steps = np.array([0, 1, 2])
+    nan = np.full(3, np.nan)
+    assert np.isnan(ms.steps_to_peak(steps, nan))
+    assert np.isnan(ms.peak_accuracy(nan))
+    assert np.isnan(ms.steps_to_fit(steps, nan))
+    # a single-point curve is valid: its only step is the peak
+    assert ms.steps_to_peak([7], [0.3]) == 7.0
+    # scalar t_star and scalar lam/eta broadcast
+    assert ms.fit_c(100.0, 0.01).median == pytest.approx(1.0)
+    assert ms.fit_c([100.0, 200.0], 0.01, eta=0.5).values.tolist() == pytest.approx([0.5, 1.0])

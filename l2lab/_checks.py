@@ -1,0 +1,211 @@
+"""Argument checks shared by every l2lab module (the bottom of the library: numpy only).
+
+Each helper takes the argument's name first and its value second, returns the value in a
+canonical form (``int``, ``float``, ``bool``, ``pathlib.Path``, 1-D ``float64`` array) and
+raises an exception whose message starts with the name in backticks and whose ``argument``
+attribute is the name (:func:`argument_of`)::
+
+    TypeError   the value has the wrong kind (a str where a number is expected, a bool or a
+                float where an int is expected, ...)
+    ValueError  the kind is right but the value is not allowed (out of range, NaN, inf, not one
+                of the choices, empty, wrong shape)
+
+``bool`` is never accepted as a number (``True`` is not a learning rate). 0-d numeric arrays
+(numpy or jax scalars) are accepted where a real number is expected; only Python and numpy
+integers where an int is.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import pathlib
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["bad_value", "bad_type", "argument_of", "integer", "positive_int", "nonneg_int", "real",
+           "finite", "positive_float", "nonneg_float", "one_of", "boolean", "string", "path", "curve",
+           "same_length"]
+
+
+def bad_value(name: str, message: str) -> ValueError:
+    """``ValueError("`name` message")`` with ``.argument = name`` (see :func:`argument_of`)."""
+    err = ValueError(f"`{name}` {message}")
+    err.argument = name
+    return err
+
+
+def bad_type(name: str, message: str) -> TypeError:
+    """``TypeError("`name` message")`` with ``.argument = name`` (see :func:`argument_of`)."""
+    err = TypeError(f"`{name}` {message}")
+    err.argument = name
+    return err
+
+
+def argument_of(error: BaseException) -> Optional[str]:
+    """The argument name carried by an error of these helpers (``None`` for any other error);
+    e.g. ``python -m l2lab.sweep`` turns it into the command-line option to blame."""
+    name = getattr(error, "argument", None)
+    return name if isinstance(name, str) else None
+
+
+def _fmt(value: Any) -> str:
+    """``repr`` of ``value``, shortened to one line of at most 80 characters."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ----------------------------------------------------------------------------- integers
+
+def integer(name: str, value: Any, *, minimum: Optional[int] = None,
+            maximum: Optional[int] = None) -> int:
+    """``value`` as an ``int``, checked against the inclusive bounds ``minimum``/``maximum``.
+
+    Raises TypeError unless ``value`` is a Python or numpy integer (``bool`` and integral floats
+    such as ``2.0`` are refused); ValueError when it lies outside the bounds.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise bad_type(name, f"must be an int, got {type(value).__name__}: {_fmt(value)}")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise bad_value(name, f"must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise bad_value(name, f"must be <= {maximum}, got {value}")
+    return value
+
+
+def positive_int(name: str, value: Any) -> int:
+    """``value`` as an ``int >= 1`` (sizes, widths, step counts); see :func:`integer`."""
+    return integer(name, value, minimum=1)
+
+
+def nonneg_int(name: str, value: Any) -> int:
+    """``value`` as an ``int >= 0`` (seeds, paddings, depths); see :func:`integer`."""
+    return integer(name, value, minimum=0)
+
+
+# ----------------------------------------------------------------------------- reals
+
+def _is_real_scalar(value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    dtype, shape = getattr(value, "dtype", None), getattr(value, "shape", None)
+    if dtype is None or shape != ():
+        return False
+    try:
+        return np.dtype(dtype).kind in "iuf"
+    except TypeError:
+        return False
+
+
+def real(name: str, value: Any, *, minimum: Optional[float] = None, maximum: Optional[float] = None,
+         open_minimum: bool = False, open_maximum: bool = False, allow_inf: bool = False) -> float:
+    """``value`` as a ``float``: finite (``+-inf`` too if ``allow_inf``; NaN never), within
+    ``[minimum, maximum]`` (exclusive ends with ``open_minimum``/``open_maximum``).
+
+    Raises TypeError unless ``value`` is a real number (int, float, numpy or 0-d array scalar;
+    not bool, not str); ValueError for NaN, inf (unless allowed) or a value out of range.
+    """
+    if not _is_real_scalar(value):
+        raise bad_type(name, f"must be a real number, got {type(value).__name__}: {_fmt(value)}")
+    v = float(value)
+    if math.isnan(v) or (math.isinf(v) and not allow_inf):
+        raise bad_value(name, f"must be {'a number' if allow_inf else 'finite'}, got {v}")
+    if minimum is not None and (v < minimum or (open_minimum and v == minimum)):
+        raise bad_value(name, f"must be {'>' if open_minimum else '>='} {minimum}, got {v:g}")
+    if maximum is not None and (v > maximum or (open_maximum and v == maximum)):
+        raise bad_value(name, f"must be {'<' if open_maximum else '<='} {maximum}, got {v:g}")
+    return v
+
+
+def finite(name: str, value: Any) -> float:
+    """``value`` as a finite ``float`` (any sign); see :func:`real`."""
+    return real(name, value)
+
+
+def positive_float(name: str, value: Any) -> float:
+    """``value`` as a finite ``float > 0`` (learning rates, time scales); see :func:`real`."""
+    return real(name, value, minimum=0.0, open_minimum=True)
+
+
+def nonneg_float(name: str, value: Any) -> float:
+    """``value`` as a finite ``float >= 0`` (L2 parameters, tolerances); see :func:`real`."""
+    return real(name, value, minimum=0.0)
+
+
+# ----------------------------------------------------------------------------- other kinds
+
+def one_of(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    """``value`` itself if it is one of ``choices`` (compared with ``==``), else ValueError
+    listing the choices. A value that cannot be compared (e.g. a list for str choices) is a
+    ValueError too."""
+    choices = tuple(choices)
+    for c in choices:
+        if isinstance(value, (bool, np.bool_)) != isinstance(c, (bool, np.bool_)):
+            continue                      # True is not the choice 1
+        try:
+            eq = value == c
+            if isinstance(eq, (bool, np.bool_)) and eq:
+                return value
+        except Exception:  # noqa: BLE001 -- an exotic __eq__ is simply "not a choice"
+            pass
+    raise bad_value(name, f"must be one of {choices}, got {_fmt(value)}")
+
+
+def boolean(name: str, value: Any) -> bool:
+    """``value`` as a ``bool`` (Python or numpy bool only; ``0``/``1``/``"yes"`` are refused)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise bad_type(name, f"must be a bool, got {type(value).__name__}: {_fmt(value)}")
+    return bool(value)
+
+
+def string(name: str, value: Any, *, nonempty: bool = False) -> str:
+    """``value`` if it is a ``str`` (non-empty when ``nonempty``), else TypeError/ValueError."""
+    if not isinstance(value, str):
+        raise bad_type(name, f"must be a str, got {type(value).__name__}: {_fmt(value)}")
+    if nonempty and not value:
+        raise bad_value(name, "must be a non-empty str")
+    return value
+
+
+def path(name: str, value: Any) -> pathlib.Path:
+    """``value`` (``str`` or ``os.PathLike``) as a ``pathlib.Path`` with ``~`` expanded.
+
+    Nothing is checked on disk. TypeError for anything else, ValueError for an empty str."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise bad_type(name, f"must be a str or os.PathLike path, got {type(value).__name__}")
+    if isinstance(value, str) and not value:
+        raise bad_value(name, "must be a non-empty path")
+    return pathlib.Path(value).expanduser()
+
+
+# ----------------------------------------------------------------------------- arrays
+
+def curve(name: str, value: Any, *, allow_empty: bool = False) -> np.ndarray:
+    """``value`` as a 1-D ``float64`` array (NaN and inf kept: they mark diverged runs).
+
+    Raises TypeError if it is not numeric (strings, objects, bools), ValueError if it is not
+    1-D or (unless ``allow_empty``) has no entry.
+    """
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError):   # ragged nested lists
+        raise bad_type(name, f"must be a 1-D array of real numbers, got {_fmt(value)}") from None
+    if raw.dtype.kind not in "iuf":
+        raise bad_type(name, f"must be an array of real numbers, got dtype {raw.dtype}")
+    arr = raw.astype(np.float64, copy=False)
+    if arr.ndim != 1:
+        raise bad_value(name, f"must be 1-D, got shape {arr.shape}")
+    if arr.size == 0 and not allow_empty:
+        raise bad_value(name, "must not be empty")
+    return arr
+
+
+def same_length(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
+    """ValueError naming both arguments unless the 1-D arrays ``a`` and ``b`` are equally long."""
+    if np.shape(a) != np.shape(b):
+        raise bad_value(name_a, f"and `{name_b}` must have the same shape, got "
+                                f"{np.shape(a)} and {np.shape(b)}")
