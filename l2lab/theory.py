@@ -62,6 +62,8 @@ import numpy as np
 from scipy import integrate as _integrate
 from scipy import special as _special
 
+from l2lab import _checks
+
 __all__ = [
     "kernel_decay",
     "mse_mode",
@@ -96,13 +98,6 @@ def _real_array(name: str, value, *, nonneg: bool = False) -> np.ndarray:
     if nonneg and np.any(arr < 0):
         raise ValueError(f"{name} must be >= 0 (got min {arr.min()!r})")
     return arr
-
-
-def _real_scalar(name: str, value, *, nonneg: bool = False) -> float:
-    arr = _real_array(name, value, nonneg=nonneg)
-    if arr.ndim != 0:
-        raise ValueError(f"{name} must be a scalar, got shape {arr.shape}")
-    return float(arr)
 
 
 def _broadcast_shape(**arrays: np.ndarray) -> tuple[int, ...]:
@@ -528,11 +523,18 @@ def _check_kernel(name: str, kernel) -> np.ndarray:
 
 
 def _check_psd(name: str, gammas: np.ndarray) -> np.ndarray:
-    """Ascending eigenvalues with round-off negatives clipped to 0; ValueError if not PSD."""
-    tol = 1e-5 * max(float(np.max(np.abs(gammas))), 1e-300)  # round-off (float32 kernels)
+    """Ascending eigenvalues with round-off snapped to 0; ValueError if not PSD.
+
+    Eigenvalues within ``N * eps * max|gamma|`` of zero are round-off of zero modes (LAPACK
+    returns them as +-1e-16 relative, with a sign that depends on the BLAS build): they are set
+    to exactly 0, so a rank-deficient kernel keeps its null space (e.g. the lam = 0 projection).
+    """
+    scale = max(float(np.max(np.abs(gammas))), 1e-300)
+    tol = 1e-5 * scale  # round-off of float32 kernels
     if gammas[0] < -tol:
         raise ValueError(f"{name} must be positive semi-definite (min eigenvalue {gammas[0]:.3g})")
-    return np.maximum(gammas, 0.0)
+    zero = gammas.shape[0] * np.finfo(np.float64).eps * scale
+    return np.where(gammas <= zero, 0.0, gammas)
 
 
 def _check_psd_fast(name: str, kernel: np.ndarray) -> None:
@@ -592,8 +594,8 @@ def train_set_evolution(kernel, y, f0, lam, k, t) -> TrainSetEvolution:
     """
     kernel = _check_kernel("kernel", kernel)
     y, f0 = _check_targets(kernel.shape[0], y, f0)
-    lam = _real_scalar("lam", lam, nonneg=True)
-    k = _real_scalar("k", k, nonneg=True)
+    lam = _checks.nonneg_float("lam", lam)
+    k = _checks.nonneg_float("k", k)
     t = _check_times(t)
     return _train_set_evolution(kernel, y, f0, lam, k, t)[0]
 
@@ -631,7 +633,7 @@ def linear_model_limit(kernel, y, lam) -> np.ndarray:
     """
     kernel = _check_kernel("kernel", kernel)
     y, _ = _check_targets(kernel.shape[0], y, 0.0)
-    lam = _real_scalar("lam", lam, nonneg=True)
+    lam = _checks.nonneg_float("lam", lam)
     gammas, vecs = _eigh_psd("kernel", kernel)
     tot = gammas + lam
     ratio = np.where(tot > 0.0, gammas / np.where(tot > 0.0, tot, 1.0), 0.0)
@@ -678,10 +680,10 @@ def predict_test(
         raise ValueError(
             f"f0_test must broadcast to {(kxs.shape[0],) + y.shape[1:]}, got {f0_test.shape}"
         ) from None
-    lam = _real_scalar("lam", lam, nonneg=True)
-    k = _real_scalar("k", k, nonneg=True)
+    lam = _checks.nonneg_float("lam", lam)
+    k = _checks.nonneg_float("k", k)
     t = _check_times(t)
-    rcond = _real_scalar("rcond", rcond, nonneg=True)
+    rcond = _checks.nonneg_float("rcond", rcond)
     ev, vecs = _train_set_evolution(ktt, y, f0_train, lam, k, t)
     g = ev.gammas
     keep = g > rcond * max(float(g.max()), 1e-300)
@@ -829,11 +831,11 @@ def cross_entropy_evolution(
         f0 = np.broadcast_to(f0, y.shape)
     except ValueError:
         raise ValueError(f"f0 must broadcast to {y.shape}, got {f0.shape}") from None
-    lam = _real_scalar("lam", lam, nonneg=True)
-    k = _real_scalar("k", k, nonneg=True)
+    lam = _checks.nonneg_float("lam", lam)
+    k = _checks.nonneg_float("k", k)
     t = _check_times(t)
-    rtol = _real_scalar("rtol", rtol)
-    atol = _real_scalar("atol", atol)
+    rtol = _checks.finite("rtol", rtol)
+    atol = _checks.finite("atol", atol)
     if rtol <= 0 or atol <= 0:
         raise ValueError(f"rtol and atol must be > 0, got rtol={rtol}, atol={atol}")
     methods = ("auto", "LSODA", "BDF", "Radau", "DOP853", "RK45", "RK23")
