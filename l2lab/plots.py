@@ -42,7 +42,8 @@ COLORS: tuple[str, ...] = (
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 )
 
-#: The shared look: plotly_white, a readable font, the colour cycle above, a legend on top.
+#: The shared look: plotly_white, a readable font, the colour cycle above, a legend on top
+#: (with the figure's title as its own title: see :func:`style`).
 TEMPLATE: go.layout.Template = go.layout.Template(
     layout=go.Layout(
         font=dict(family="Helvetica, Arial, sans-serif", size=14),
@@ -205,13 +206,48 @@ def style(fig: go.Figure, *, title: str = "", xaxis: str = "", yaxis: str = "",
         raise ValueError(f"height must be None or an int >= 100 (pixels), got {height!r}")
     fig.update_layout(
         template=TEMPLATE,
-        title=dict(text=title, x=0.0, xanchor="left", y=0.98, yanchor="top"),
         xaxis=dict(title=dict(text=xaxis), type="log" if log_x else "linear"),
         yaxis=dict(title=dict(text=yaxis), type="log" if log_y else "linear"),
     )
+    _place_title(fig, title)
     if height is not None:
         fig.update_layout(height=height)
     return fig
+
+
+def title_of(fig: go.Figure) -> str:
+    """The title :func:`style` gave ``fig``, wherever it placed it (plot title or legend title)."""
+    if not isinstance(fig, go.Figure):
+        raise TypeError(f"fig must be a plotly.graph_objects.Figure, got {type(fig).__name__}")
+    return fig.layout.title.text or fig.layout.legend.title.text or ""
+
+
+def _shows_legend(fig: go.Figure) -> bool:
+    """Whether plotly draws a legend for ``fig`` (its rule: more than one trace, unless
+    ``layout.showlegend`` says otherwise; traces with ``showlegend=False`` have no entry)."""
+    entries = [t for t in fig.data if t.showlegend is not False]
+    shown = fig.layout.showlegend if fig.layout.showlegend is not None else len(fig.data) > 1
+    return bool(shown and entries)
+
+
+def _place_title(fig: go.Figure, title: str) -> None:
+    """Title and legend that never overlap, at any width (a phone's 412 px included).
+
+    With a legend, the title is the legend's own title, on the line above its entries: the
+    legend sits above the plot area and pushes the top margin as its entries wrap onto more
+    lines, so title, entries and data never cover each other. Without one, the title sits at
+    the top left and pushes the margin itself.
+    """
+    if _shows_legend(fig):
+        fig.update_layout(title=dict(text=""),
+                          legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left",
+                                      x=0.0,
+                                      title=dict(text=title, side="top", font=dict(size=16))),
+                          margin=dict(t=30))
+    else:
+        fig.update_layout(title=dict(text=title, x=0.0, xanchor="left", yref="container", y=1.0,
+                                     yanchor="top", pad=dict(t=10), automargin=True),
+                          margin=dict(t=40))
 
 
 def line(x: Any, ys: Mapping[str, Any], *, title: str = "", xaxis: str = "", yaxis: str = "",

@@ -27,6 +27,9 @@ __all__ = [
     "gradient_descent",
     "record_steps",
     "theory_kernel_scale",
+    "KernelDecayRatios",
+    "kernel_decay_ratios",
+    "kernel_decay_table",
     "deep_linear_fixed_point",
     "train_deep_linear",
 ]
@@ -187,6 +190,57 @@ def gradient_descent(apply_fn: Callable, params, x, y, *, lam: float, eta: float
         param_norm=np.asarray(rec_n), ntk_t=np.asarray(rec_kt, dtype=np.float64),
         ntk=np.stack(rec_k) if rec_k else np.zeros((0, n, n)), diverged=diverged,
         wall_time=time.perf_counter() - start)
+
+
+class KernelDecayRatios(NamedTuple):
+    """Measured kernel decay over predicted, at the times the empirical NTK was recorded.
+
+    Attributes:
+      t: ``(R,)`` gradient-flow times of the records.
+      trace: ``(R,)`` ``tr Theta_t / tr Theta_0`` divided by ``exp(-2 (k-1) lam t)``.
+      entry: ``(R,)`` one entry ``Theta_t[i, j] / Theta_0[i, j]`` divided by the same factor.
+    """
+
+    t: np.ndarray
+    trace: np.ndarray
+    entry: np.ndarray
+
+
+def kernel_decay_ratios(traj: Trajectory, k: float, lam: float,
+                        entry: tuple[int, int] = (0, 1)) -> KernelDecayRatios:
+    """How well ``traj``'s empirical NTK follows Theorem 1's ``Theta_t = e^{-2(k-1) lam t}
+    Theta_0`` (ratio 1: exactly). ``k``: the network's degree of homogeneity; ``lam``: the L2
+    coefficient it was trained with; ``entry``: the ``(i, j)`` kernel entry to follow."""
+    from l2lab import theory
+
+    if not isinstance(traj, Trajectory):
+        raise TypeError(f"traj must be a wide.Trajectory, got {type(traj).__name__}")
+    if traj.ntk.ndim != 3 or traj.ntk.shape[0] == 0:
+        raise ValueError("traj holds no empirical NTK (train with ntk_times=...)")
+    k = _checks.nonneg_float("k", k)
+    lam = _checks.nonneg_float("lam", lam)
+    i, j = (_checks.nonneg_int("entry", v) for v in entry)
+    if max(i, j) >= traj.ntk.shape[1]:
+        raise ValueError(f"entry {entry} is outside the {traj.ntk.shape[1]}-sample kernel")
+    pred = theory.kernel_decay(traj.ntk_t, lam, k)
+    trace = np.trace(traj.ntk, axis1=1, axis2=2) / np.trace(traj.ntk[0])
+    return KernelDecayRatios(traj.ntk_t, trace / pred, traj.ntk[:, i, j] / traj.ntk[0, i, j] / pred)
+
+
+def kernel_decay_table(runs, lam: float) -> str:
+    """Text table of :func:`kernel_decay_ratios` for ``runs = {label: (k, Trajectory)}``, one
+    column per recorded time (``lam * t`` in the header; all runs must share those times)."""
+    if not runs:
+        raise ValueError("runs must hold at least one (k, Trajectory)")
+    ratios = {label: kernel_decay_ratios(tr, k, lam) for label, (k, tr) in runs.items()}
+    times = next(iter(ratios.values())).t
+    if any(r.t.shape != times.shape or not np.allclose(r.t, times) for r in ratios.values()):
+        raise ValueError("runs must record the NTK at the same times")
+    row = lambda v: " ".join(f"{x:6.2f}" for x in v)  # noqa: E731
+    lines = [f"lam*t      {row(lam * times)}"]
+    for label, r in ratios.items():
+        lines += [label, f"  trace    {row(r.trace)}", f"  entry    {row(r.entry)}"]
+    return "\n".join(lines)
 
 
 def deep_linear_fixed_point(lam: float, width: int) -> float:

@@ -46,7 +46,7 @@ def test_slider_figure_frames_steps_and_data():
     for tr, ftr in zip(fig.data, fig.frames[0].data):
         np.testing.assert_array_equal(_decode(tr.y), _decode(ftr.y))
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "linear"
-    assert fig.layout.title.text == "decay"
+    assert plots.title_of(fig) == "decay"
     assert fig.layout.xaxis.title.text == "t" and fig.layout.yaxis.title.text == "residual"
 
 
@@ -196,5 +196,28 @@ def test_line_figure():
     assert len(fig.data) == 2 and not fig.frames
     np.testing.assert_array_equal(_decode(fig.data[1].y), x ** 2)
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
-    assert fig.layout.height == 400 and fig.layout.title.text == "T"
+    assert fig.layout.height == 400 and plots.title_of(fig) == "T"
     assert fig.layout.template.layout.colorway == plots.COLORS
+
+
+def test_title_and_legend_never_share_the_top_of_the_figure():
+    x = np.linspace(0.0, 1.0, 5)
+    # several curves: the title is the legend's own title, above its entries (no plot title
+    # that a wrapping legend could run into)
+    fig = plots.line(x, {f"curve {i}": x * i for i in range(6)}, title="Many curves")
+    assert fig.layout.title.text in ("", None)
+    assert fig.layout.legend.title.text == "Many curves" and fig.layout.legend.title.side == "top"
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.yanchor == "bottom"
+    assert fig.layout.legend.y > 1.0            # above the plot area, never over the data
+    # one curve: no legend is drawn, so the title is the plot's, and pushes the margin
+    one = plots.line(x, {"only": x}, title="One curve")
+    assert one.layout.title.text == "One curve" and one.layout.title.automargin is True
+    assert one.layout.legend.title.text is None
+    # a single trace that asks for its legend entry keeps the legend title
+    fig1 = plots.style(go.Figure(go.Scatter(x=x, y=x, name="a", showlegend=True)), title="T")
+    assert plots.title_of(fig1) == "T"
+    nolegend = plots.style(go.Figure([go.Scatter(x=x, y=x), go.Scatter(x=x, y=x)])
+                           .update_layout(showlegend=False), title="T")
+    assert nolegend.layout.title.text == "T"
+    with pytest.raises(TypeError, match="fig"):
+        plots.title_of("not a figure")

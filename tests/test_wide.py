@@ -100,3 +100,48 @@ def test_bad_arguments():
         wide.record_steps(0)
     with pytest.raises(ValueError, match="width"):
         wide.deep_linear_fixed_point(0.1, 0)
+
+
+def _synthetic_trajectory(times, kernel0, factors):
+    ntk = np.stack([f * kernel0 for f in factors])
+    z = np.zeros(len(times))
+    return wide.Trajectory(steps=np.arange(len(times)), t=np.asarray(times), f=z[:, None, None],
+                           loss=z, param_norm=z, ntk_t=np.asarray(times), ntk=ntk,
+                           diverged=False, wall_time=0.0)
+
+
+def test_kernel_decay_ratios_against_the_closed_form():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4, 4))
+    kernel0 = a @ a.T + np.eye(4)
+    times, lam, k = np.array([0.0, 10.0, 50.0]), 0.01, 3
+    exact = np.exp(-2 * (k - 1) * lam * times)
+    r = wide.kernel_decay_ratios(_synthetic_trajectory(times, kernel0, exact), k, lam)
+    np.testing.assert_allclose(r.trace, 1.0, rtol=1e-12)
+    np.testing.assert_allclose(r.entry, 1.0, rtol=1e-12)
+    # a kernel that does not decay at all: ratio exp(+2 (k-1) lam t)
+    flat = wide.kernel_decay_ratios(_synthetic_trajectory(times, kernel0, np.ones(3)), k, lam)
+    np.testing.assert_allclose(flat.trace, 1 / exact, rtol=1e-12)
+    # one entry that decays twice as fast as the rest
+    tr = _synthetic_trajectory(times, kernel0, exact)
+    tr.ntk[:, 1, 2] *= exact
+    r = wide.kernel_decay_ratios(tr, k, lam, entry=(1, 2))
+    np.testing.assert_allclose(r.entry, exact, rtol=1e-12)
+
+    table = wide.kernel_decay_table({"net A": (k, tr), "net B": (2, tr)}, lam)
+    lines = table.splitlines()
+    assert lines[0].split() == ["lam*t", "0.00", "0.10", "0.50"]
+    assert lines[1] == "net A" and lines[2].split()[0] == "trace" and len(lines) == 7
+    assert lines[2].split()[1:] == ["1.00", "1.00", "1.00"]
+
+    with pytest.raises(TypeError, match="traj"):
+        wide.kernel_decay_ratios("nope", k, lam)
+    with pytest.raises(ValueError, match="entry"):
+        wide.kernel_decay_ratios(tr, k, lam, entry=(0, 9))
+    with pytest.raises(ValueError, match="lam"):
+        wide.kernel_decay_ratios(tr, k, -1.0)
+    with pytest.raises(ValueError, match="runs"):
+        wide.kernel_decay_table({}, lam)
+    empty = tr._replace(ntk=np.zeros((0, 4, 4)), ntk_t=np.zeros(0))
+    with pytest.raises(ValueError, match="no empirical NTK"):
+        wide.kernel_decay_ratios(empty, k, lam)
