@@ -15,6 +15,12 @@ Architectures (``stax`` triples ``(init_fn, apply_fn, kernel_fn)``):
 * :func:`cnn` -- the convolutional network of SM A without batch norm. neural-tangents has no
   analytic max-pooling kernel, so the analytic kernel uses average pooling (``pool="avg"``);
   use :func:`empirical_ntk` on the Flax model for the exact architecture.
+
+Needs neural-tangents 0.6.5 (``pip install --no-deps neural-tangents==0.6.5 frozendict==2.5.1``;
+importing this module without it raises an ImportError with that command), loaded through
+:mod:`l2lab._nt_compat`, whose ``BROKEN`` lists the neural-tangents features that do not work
+on the pinned stack and what to use instead (e.g. :func:`max_learning_rate` here for
+``nt.predict.max_learning_rate``).
 """
 from __future__ import annotations
 
@@ -23,11 +29,12 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-import l2lab._nt_compat  # noqa: F401  (must precede neural_tangents)
-import jax
-import jax.numpy as jnp
-import neural_tangents as nt
-from neural_tangents import stax
+from l2lab import _nt_compat  # must precede neural_tangents
+
+nt = _nt_compat.import_neural_tangents()  # ImportError with the install command if missing
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from neural_tangents import stax  # noqa: E402
 
 __all__ = [
     "Architecture",
@@ -37,6 +44,7 @@ __all__ = [
     "ntk",
     "nngp",
     "empirical_ntk",
+    "max_learning_rate",
     "relu_ntk_one_hidden_layer",
 ]
 
@@ -201,7 +209,10 @@ def _kernel(arch: Architecture, x1, x2, get: str, batch_size: int) -> np.ndarray
 
 def _x64():
     """Context manager computing in float64 without changing the global JAX setting."""
-    return jax.enable_x64(True)
+    if hasattr(jax, "enable_x64"):  # newer JAX; jax.experimental.enable_x64 on jax <= 0.7
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64
+    return enable_x64(True)
 
 
 def ntk(arch: Architecture, x1, x2=None, *, batch_size: int = 256) -> np.ndarray:
@@ -228,6 +239,34 @@ _IMPLEMENTATIONS = {
     "jacobian_contraction": nt.NtkImplementation.JACOBIAN_CONTRACTION,
     "ntk_vector_products": nt.NtkImplementation.NTK_VECTOR_PRODUCTS,
 }
+#: Implementations neural-tangents has but that fail on the pinned stack (``_nt_compat.BROKEN``).
+_BROKEN_IMPLEMENTATIONS = {
+    "structured_derivatives": "NtkImplementation.STRUCTURED_DERIVATIVES",
+    "auto": "NtkImplementation.AUTO",
+}
+
+
+def _implementation(implementation):
+    """``nt.NtkImplementation`` for a name of ``_IMPLEMENTATIONS`` (or the enum, or its int)."""
+    if (isinstance(implementation, (int, np.integer)) and not isinstance(implementation, bool)
+            and int(implementation) in {m.value for m in nt.NtkImplementation}):
+        implementation = nt.NtkImplementation(int(implementation))
+    if isinstance(implementation, nt.NtkImplementation):
+        implementation = implementation.name
+    if not isinstance(implementation, str):
+        raise ValueError(f"implementation must be one of {sorted(_IMPLEMENTATIONS)}, got "
+                         f"{implementation!r}")
+    key = implementation.lower()
+    if key in _BROKEN_IMPLEMENTATIONS:
+        raise ValueError(
+            f"implementation={implementation!r} does not work with neural-tangents "
+            f"{_nt_compat.NT_VERSION} on this stack: "
+            f"{_nt_compat.BROKEN[_BROKEN_IMPLEMENTATIONS[key]]} Here: implementation="
+            f"'jacobian_contraction' (the default) or 'ntk_vector_products'.")
+    if key not in _IMPLEMENTATIONS:
+        raise ValueError(
+            f"implementation must be one of {sorted(_IMPLEMENTATIONS)}, got {implementation!r}")
+    return _IMPLEMENTATIONS[key]
 
 
 def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *,
@@ -242,8 +281,9 @@ def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *,
       apply_fn: ``apply_fn(params, x) -> (N, K)`` network function.
       params: parameter pytree.
       x1: ``(N1, ...)`` inputs; x2: ``(N2, ...)`` inputs or ``None`` (``x2 = x1``).
-      implementation: ``"jacobian_contraction"`` or ``"ntk_vector_products"``
-        (``STRUCTURED_DERIVATIVES`` does not run on the pinned JAX).
+      implementation: ``"jacobian_contraction"`` or ``"ntk_vector_products"`` (or the
+        ``nt.NtkImplementation`` members of those names). ``"structured_derivatives"`` and
+        ``"auto"`` raise a ValueError: they fail on the pinned stack (``_nt_compat.BROKEN``).
       trace_outputs: if True return the kernel averaged over the K outputs, shape ``(N1, N2)``;
         else the full ``(N1, N2, K, K)`` kernel.
 
@@ -252,14 +292,56 @@ def empirical_ntk(apply_fn: Callable, params, x1, x2=None, *,
     """
     if not callable(apply_fn):
         raise TypeError("apply_fn must be callable")
-    if implementation not in _IMPLEMENTATIONS:
-        raise ValueError(
-            f"implementation must be one of {sorted(_IMPLEMENTATIONS)}, got {implementation!r}")
+    impl = _implementation(implementation)
     a = _as_inputs("x1", x1)
     b = None if x2 is None else _as_inputs("x2", x2)
     fn = nt.empirical_ntk_fn(apply_fn, trace_axes=(-1,) if trace_outputs else (),
-                             vmap_axes=0, implementation=_IMPLEMENTATIONS[implementation])
+                             vmap_axes=0, implementation=impl)
     return np.asarray(jax.jit(fn)(a, b, params), dtype=np.float64)
+
+
+def max_learning_rate(ntk_train_train, *, lam: float = 0.0, normalize: str = "sum",
+                      momentum: float = 0.0) -> float:
+    """Largest stable learning rate of full-batch gradient descent on MSE in the kernel regime.
+
+    For ``L = 1/2 sum_i |f(x_i) - y_i|^2 + lam/2 |theta|^2`` (``normalize="sum"``, the
+    convention of :mod:`l2lab.wide`) the linearized network's Hessian in parameter space is
+    ``J^T J + lam I``, whose largest eigenvalue is ``lambda_max(Theta) + lam`` (``J J^T = Theta``
+    is the train-train NTK), so gradient descent converges iff
+    ``eta < 2 (1 + momentum) / (lambda_max(Theta) + lam)``. With ``normalize="mean"``
+    (``L = 1/(2N) sum_i ...``) the data term is divided by ``N``: ``2 (1 + momentum) /
+    (lambda_max(Theta) / N + lam)``. ``max_learning_rate(k, normalize="mean", momentum=m)``
+    equals ``nt.predict.max_learning_rate(k, momentum=m)``, which fails on CPU with
+    scipy >= 1.14 (``l2lab._nt_compat.BROKEN``).
+
+    Args:
+      ntk_train_train: ``(N, N)`` symmetric NTK on the training set (e.g. :func:`ntk`; for
+        several outputs the per-output kernel, as :func:`ntk` returns it).
+      lam: L2 coefficient (>= 0).
+      normalize: ``"sum"`` or ``"mean"`` over the N samples.
+      momentum: heavy-ball momentum in ``[0, 1)``.
+
+    Returns:
+      the critical learning rate (float; ``inf`` if the kernel and ``lam`` are both zero).
+    """
+    k = np.asarray(ntk_train_train, dtype=np.float64)
+    if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] == 0:
+        raise ValueError(f"ntk_train_train must be a square (N, N) matrix, got {k.shape}")
+    if not np.all(np.isfinite(k)):
+        raise ValueError("ntk_train_train contains non-finite values")
+    if not np.allclose(k, k.T, rtol=1e-6, atol=1e-12 * max(np.abs(k).max(), 1e-300)):
+        raise ValueError("ntk_train_train must be symmetric")
+    lam = _check_nonneg("lam", lam)
+    momentum = _check_nonneg("momentum", momentum)
+    if momentum >= 1:
+        raise ValueError(f"momentum must be < 1, got {momentum}")
+    if normalize not in ("sum", "mean"):
+        raise ValueError(f"normalize must be 'sum' or 'mean', got {normalize!r}")
+    top = float(np.linalg.eigvalsh(0.5 * (k + k.T))[-1])
+    if normalize == "mean":
+        top /= k.shape[0]
+    curvature = max(top, 0.0) + lam
+    return math.inf if curvature == 0 else 2.0 * (1.0 + momentum) / curvature
 
 
 def relu_ntk_one_hidden_layer(x1, x2=None, *, W_std: float = math.sqrt(2.0)) -> np.ndarray:

@@ -162,7 +162,8 @@ def gradient_descent(apply_fn: Callable, params, x, y, *, lam: float, eta: float
         sq = sum(jnp.sum(jnp.square(w)) for w in jax.tree_util.tree_leaves(p))
         return l, f, jnp.sqrt(sq)
 
-    from l2lab.kernels import empirical_ntk  # local: keeps neural-tangents optional here
+    if len(ntk_steps):  # only then: neural-tangents stays optional for plain training
+        from l2lab.kernels import empirical_ntk
 
     start = time.perf_counter()
     rec_f, rec_l, rec_n, rec_k, rec_kt = [], [], [], [], []

@@ -132,3 +132,191 @@ def test_bad_arguments_raise():
         K.ntk(K.fc(), np.array([[np.nan, 1.0]]))
     with pytest.raises(ValueError, match="implementation"):
         K.empirical_ntk(lambda p, x: x, {}, np.ones((2, 2)), implementation="structured")
+
+
+def test_broken_implementations_rejected_with_reason(x):
+    import neural_tangents as nt
+
+    arch = K.fc(depth=1, width=8)
+    _, params = arch.init_fn(jax.random.PRNGKey(0), (-1, x.shape[1]))
+    for impl in ("structured_derivatives", "STRUCTURED_DERIVATIVES",
+                 nt.NtkImplementation.STRUCTURED_DERIVATIVES, 3):
+        with pytest.raises(ValueError, match=r"implementation=.*does not work.*ad"):
+            K.empirical_ntk(arch.apply_fn, params, x, implementation=impl)
+    for impl in ("auto", nt.NtkImplementation.AUTO, 0):
+        with pytest.raises(ValueError, match=r"implementation=.*does not work.*cost_analysis"):
+            K.empirical_ntk(arch.apply_fn, params, x, implementation=impl)
+    # the working ones are accepted as enum members too
+    a = K.empirical_ntk(arch.apply_fn, params, x, implementation=nt.NtkImplementation(2))
+    b = K.empirical_ntk(arch.apply_fn, params, x, implementation="NTK_VECTOR_PRODUCTS")
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_broken_features_still_broken(x):
+    """``_nt_compat.BROKEN`` is true on this stack: if an upgrade fixes an entry, this fails and
+    the list (and README) must be updated."""
+    import jax.numpy as jnp
+    import neural_tangents as nt
+    import l2lab._nt_compat as compat
+
+    assert set(compat.BROKEN) == {"NtkImplementation.STRUCTURED_DERIVATIVES",
+                                  "NtkImplementation.AUTO", "nt.predict.max_learning_rate"}
+    arch = K.fc(depth=1, width=8)
+    _, params = arch.init_fn(jax.random.PRNGKey(0), (-1, x.shape[1]))
+    xs = jnp.asarray(x, dtype=jnp.float32)
+    for impl, err in ((nt.NtkImplementation.STRUCTURED_DERIVATIVES, (TypeError, AttributeError)),
+                      (nt.NtkImplementation.AUTO, KeyError)):
+        with pytest.raises(err):
+            nt.empirical_ntk_fn(arch.apply_fn, implementation=impl)(xs, None, params)
+    if jax.default_backend() == "cpu":
+        with pytest.raises(TypeError, match="eigvals"):
+            nt.predict.max_learning_rate(jnp.asarray(K.ntk(arch, x)))
+
+
+def test_max_learning_rate_closed_form():
+    # Theta = a I + b 1 1^T has eigenvalues a (N-1 times) and a + N b.
+    n, a, b = 7, 0.3, 1.1
+    theta = a * np.eye(n) + b * np.ones((n, n))
+    top = a + n * b
+    assert K.max_learning_rate(theta) == pytest.approx(2 / top, rel=1e-12)
+    assert K.max_learning_rate(theta, lam=0.2) == pytest.approx(2 / (top + 0.2), rel=1e-12)
+    assert K.max_learning_rate(theta, normalize="mean") == pytest.approx(2 * n / top, rel=1e-12)
+    # neural-tangents' formula: 2 (1 + momentum) N / lambda_max for its 1/(2N) loss
+    assert K.max_learning_rate(theta, normalize="mean", momentum=0.9) == pytest.approx(
+        2 * 1.9 * n / top, rel=1e-12)
+    assert K.max_learning_rate(np.zeros((3, 3))) == math.inf
+
+
+def test_max_learning_rate_is_the_gradient_descent_threshold(x):
+    """Direct eigen-decomposition and the dynamics: GD on a linear model with Jacobian J and
+    L2 converges just below the returned rate and diverges just above it."""
+    arch = K.fc(depth=2, width=8)
+    theta = K.ntk(arch, x)
+    lam = 0.05
+    eta_c = K.max_learning_rate(theta, lam=lam)
+    w, _ = np.linalg.eigh(theta)
+    assert eta_c == pytest.approx(2 / (w.max() + lam), rel=1e-10)
+    # a linear model f = J p with J J^T = theta (Cholesky), loss 1/2 |J p - y|^2 + lam/2 |p|^2
+    jac = np.linalg.cholesky(theta + 1e-12 * np.eye(len(theta)))
+    y = np.random.default_rng(2).normal(size=len(theta))
+
+    def final_step_size(eta, steps=4000):
+        p = np.zeros(len(theta))
+        for _ in range(steps):
+            p_new = p - eta * (jac.T @ (jac @ p - y) + lam * p)
+            dp, p = np.linalg.norm(p_new - p), p_new
+        return dp
+
+    assert final_step_size(0.98 * eta_c) < 1e-6
+    assert final_step_size(1.02 * eta_c) > 1e3
+
+
+def test_max_learning_rate_bad_arguments():
+    with pytest.raises(ValueError, match="square"):
+        K.max_learning_rate(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="symmetric"):
+        K.max_learning_rate(np.array([[1.0, 2.0], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="lam"):
+        K.max_learning_rate(np.eye(2), lam=-1.0)
+    with pytest.raises(ValueError, match="normalize"):
+        K.max_learning_rate(np.eye(2), normalize="avg")
+    with pytest.raises(ValueError, match="momentum"):
+        K.max_learning_rate(np.eye(2), momentum=1.0)
+
+
+_BLOCK = """
+import sys
+class _Hide:  # hides a package from every import finder, as if it were not installed
+    def __init__(self, finder):
+        self._finder = finder
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {blocked!r}:
+            return None
+        find = getattr(self._finder, "find_spec", None)
+        return None if find is None else find(name, path, target)
+    def __getattr__(self, attr):
+        return getattr(self._finder, attr)
+sys.meta_path[:] = [_Hide(f) for f in sys.meta_path]
+"""
+
+
+@pytest.mark.parametrize("blocked", ["neural_tangents", "frozendict"])
+def test_import_without_neural_tangents_names_the_install_command(blocked):
+    """``import l2lab.kernels`` without neural-tangents (or frozendict): an ImportError with the
+    exact command, the same pins as the requirement files and the Colab cell."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import l2lab._nt_compat as compat
+
+    root = Path(__file__).resolve().parent.parent
+    sys.path.insert(0, str(root / "tools"))
+    try:
+        import colab_cell
+    finally:
+        sys.path.remove(str(root / "tools"))
+    assert compat.INSTALL_COMMAND == "pip install --no-deps " + " ".join(
+        colab_cell.pinned(("neural-tangents", "frozendict")))
+    code = _BLOCK.format(blocked=(blocked,)) + (
+        "try:\n    import l2lab.kernels\nexcept ImportError as e:\n    print(type(e).__name__)\n"
+        "    print(e)\nelse:\n    print('imported')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=root, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ImportError\n"), out.stdout
+    msg = out.stdout
+    assert "pip install --no-deps neural-tangents==0.6.5 frozendict==2.5.1" in msg
+    assert "tensorflow" in msg and "--no-deps" in msg
+    assert blocked in msg
+
+
+def test_neural_tangents_api_a_reader_would_use(x):
+    """The neural-tangents calls beyond l2lab.kernels that a reader of the book would make
+    (``predict`` and the empirical kernels) run on this stack through ``_nt_compat``, and agree
+    with what they compute in closed form."""
+    import jax.numpy as jnp
+    import neural_tangents as nt
+
+    with jax.enable_x64(True) if hasattr(jax, "enable_x64") else __import__(
+            "jax.experimental", fromlist=["enable_x64"]).enable_x64():
+        arch = K.fc(depth=1, width=256, num_outputs=2)
+        xtr, xte = jnp.asarray(x), jnp.asarray(x[:3] + 0.1)
+        y = jnp.asarray(np.random.default_rng(5).normal(size=(len(x), 2)))
+        k_tt = arch.kernel_fn(xtr, None, "ntk")
+        k_st = arch.kernel_fn(xte, xtr, "ntk")
+        # gradient_descent_mse (loss 1/(2 y.size) |f - y|^2): the train predictions follow
+        # y + exp(-eta Theta t / y.size)(f0 - y)
+        t, eta = 3.0, 1.0
+        f0 = jnp.zeros_like(y)
+        pred = nt.predict.gradient_descent_mse(k_tt, y, learning_rate=eta)
+        fx_train, fx_test = pred(t, f0, jnp.zeros((3, 2)), k_st)
+        w, v = np.linalg.eigh(np.asarray(k_tt))
+        want = np.asarray(y) + v @ np.diag(np.exp(-eta * w * t / y.size)) @ v.T @ (
+            np.asarray(f0) - np.asarray(y))
+        np.testing.assert_allclose(fx_train, want, rtol=1e-6, atol=1e-9)
+        # the ensemble mean at t = inf on the test set is Theta_st Theta_tt^{-1} y
+        ens = nt.predict.gradient_descent_mse_ensemble(arch.kernel_fn, xtr, y)
+        mean = ens(None, xte, "ntk", compute_cov=True).mean
+        np.testing.assert_allclose(mean, np.asarray(k_st) @ np.linalg.solve(k_tt, y),
+                                   rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(pred(None, f0, jnp.zeros((3, 2)), k_st)[1], mean,
+                                   rtol=1e-6, atol=1e-8)
+        # gradient_descent (cross-entropy, ODE solver) runs and lowers the loss
+        labels = jax.nn.one_hot(jnp.arange(len(x)) % 2, 2)
+
+        def xent(fx, y_hat):
+            return -jnp.mean(jnp.sum(jax.nn.log_softmax(fx) * y_hat, axis=-1))
+
+        gd = nt.predict.gradient_descent(xent, k_tt, labels, learning_rate=1.0)
+        assert float(xent(gd(5.0, f0), labels)) < float(xent(f0, labels))
+        # empirical kernels (default implementation) and nt.batch of them
+        _, params = arch.init_fn(jax.random.PRNGKey(0), (-1, x.shape[1]))
+        emp = nt.empirical_kernel_fn(arch.apply_fn, trace_axes=(-1,), vmap_axes=0)
+        both = emp(xtr, None, ("nngp", "ntk"), params)
+        batched = nt.batch(emp, batch_size=2)(xtr, None, "ntk", params)
+        np.testing.assert_allclose(batched, both.ntk, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(both.ntk, K.empirical_ntk(arch.apply_fn, params, x),
+                                   rtol=1e-4, atol=1e-5)
+        f = arch.apply_fn(params, xtr)
+        np.testing.assert_allclose(both.nngp, f @ f.T / 2, rtol=1e-6, atol=1e-9)
