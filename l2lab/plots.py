@@ -209,7 +209,7 @@ def style(fig: go.Figure, *, title: str = "", xaxis: str = "", yaxis: str = "",
         xaxis=dict(title=dict(text=xaxis), type="log" if log_x else "linear"),
         yaxis=dict(title=dict(text=yaxis), type="log" if log_y else "linear"),
     )
-    _place_title(fig, title)
+    place_title(fig, title)
     if height is not None:
         fig.update_layout(height=height)
     return fig
@@ -230,14 +230,18 @@ def _shows_legend(fig: go.Figure) -> bool:
     return bool(shown and entries)
 
 
-def _place_title(fig: go.Figure, title: str) -> None:
+def place_title(fig: go.Figure, title: str | None = None) -> go.Figure:
     """Title and legend that never overlap, at any width (a phone's 412 px included).
+
+    :func:`style` calls it; call it again after adding traces to a styled figure (a legend may
+    appear). ``title``: default the figure's current title (:func:`title_of`). Returns ``fig``.
 
     With a legend, the title is the legend's own title, on the line above its entries: the
     legend sits above the plot area and pushes the top margin as its entries wrap onto more
     lines, so title, entries and data never cover each other. Without one, the title sits at
     the top left and pushes the margin itself.
     """
+    title = title_of(fig) if title is None else _checks.string("title", title)
     if _shows_legend(fig):
         fig.update_layout(title=dict(text=""),
                           legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left",
@@ -245,9 +249,11 @@ def _place_title(fig: go.Figure, title: str) -> None:
                                       title=dict(text=title, side="top", font=dict(size=16))),
                           margin=dict(t=30))
     else:
+        fig.update_layout(legend=dict(title=dict(text="")))
         fig.update_layout(title=dict(text=title, x=0.0, xanchor="left", yref="container", y=1.0,
                                      yanchor="top", pad=dict(t=10), automargin=True),
                           margin=dict(t=40))
+    return fig
 
 
 def line(x: Any, ys: Mapping[str, Any], *, title: str = "", xaxis: str = "", yaxis: str = "",

@@ -212,7 +212,11 @@ def test_title_and_legend_never_share_the_top_of_the_figure():
     # one curve: no legend is drawn, so the title is the plot's, and pushes the margin
     one = plots.line(x, {"only": x}, title="One curve")
     assert one.layout.title.text == "One curve" and one.layout.title.automargin is True
-    assert one.layout.legend.title.text is None
+    assert one.layout.legend.title.text in (None, "")
+    # a trace added later makes a legend: place_title moves the title into it
+    one.add_scatter(x=x, y=2 * x, name="second")
+    assert plots.place_title(one) is one
+    assert one.layout.title.text == "" and one.layout.legend.title.text == "One curve"
     # a single trace that asks for its legend entry keeps the legend title
     fig1 = plots.style(go.Figure(go.Scatter(x=x, y=x, name="a", showlegend=True)), title="T")
     assert plots.title_of(fig1) == "T"

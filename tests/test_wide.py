@@ -142,6 +142,12 @@ def test_kernel_decay_ratios_against_the_closed_form():
         wide.kernel_decay_ratios(tr, k, -1.0)
     with pytest.raises(ValueError, match="runs"):
         wide.kernel_decay_table({}, lam)
+    # runs whose times differ by less than the table shows share a header; others do not
+    near = tr._replace(ntk_t=tr.ntk_t + 0.5)
+    assert wide.kernel_decay_table({"a": (k, tr), "b": (k, near)}, lam).count("lam*t") == 1
+    far = tr._replace(ntk_t=tr.ntk_t * 2)
+    with pytest.raises(ValueError, match="same times"):
+        wide.kernel_decay_table({"a": (k, tr), "b": (k, far)}, lam)
     empty = tr._replace(ntk=np.zeros((0, 4, 4)), ntk_t=np.zeros(0))
     with pytest.raises(ValueError, match="no empirical NTK"):
         wide.kernel_decay_ratios(empty, k, lam)
