@@ -10,7 +10,8 @@ extra package) and fails on
 * a plotly figure that did not draw: each ``.plotly-graph-div`` must hold a ``main-svg`` with at
   least one data trace, and a figure with a slider must redraw when moved to its last frame;
 * an ipywidgets view that the local widget manager did not render, or math that the local
-  MathJax did not typeset.
+  MathJax did not typeset or typeset as an error (``mjx-merror``, e.g. a ``\\tag`` where
+  MathJax allows none).
 
 * at both window widths, 1280 px and a phone's 412 px: display math wider than its parent (unless it
   scrolls inside its own box) or cut off, a page wider than the window, a plotly figure wider
@@ -330,7 +331,10 @@ _LAYOUT_JS = r"""
   }
   const page = document.documentElement.scrollWidth > window.innerWidth + 1
       ? [`page is ${document.documentElement.scrollWidth} px wide in a ${window.innerWidth} px window`] : [];
-  return {math, code, figures, page};
+  // formulas MathJax could not typeset (it shows their error message in place of the math)
+  const mathErrors = Array.from(document.querySelectorAll("mjx-merror"))
+      .map(e => (e.getAttribute("data-mjx-error") || label(e)).slice(0, 100));
+  return {math, mathErrors, code, figures, page};
 })()
 """
 
@@ -463,6 +467,7 @@ def test_page_renders_offline_without_errors(page, width, server, browser):
         assert st["mathDone"] > 0, f"{page}: {st['math']} math nodes but MathJax rendered none"
     at = f"{page} at {width} px"
     assert not layout["page"], f"{at}: {layout['page']}"
+    assert not layout["mathErrors"], f"{at}: MathJax errors: {layout['mathErrors']}"
     assert not layout["math"], f"{at}: display math clips:\n" + "\n".join(layout["math"])
     assert not layout["figures"], f"{at}: figures do not fit:\n" + "\n".join(layout["figures"])
     if width >= 1280:
@@ -543,6 +548,8 @@ _BAD_LAYOUT_PAGE = """<!doctype html><html><body style="margin:0">
 <mjx-math style="display:inline-block;width:500px">clipped left</mjx-math></mjx-container></div>
 <div class="math"><mjx-container jax="CHTML" display="true" style="display:block;overflow-x:auto">
 <mjx-math style="display:inline-block;width:500px">scrolls: fine</mjx-math></mjx-container></div>
+<mjx-container jax="CHTML"><mjx-math><mjx-merror data-mjx-error="\\tag not allowed">x</mjx-merror>
+</mjx-math></mjx-container>
 </div><div style="width:2000px">wide page</div></body></html>"""
 
 
@@ -568,3 +575,4 @@ def test_layout_checks_flag_what_does_not_fit(browser):
     assert "parent" in layout["math"][0] and "wide" in layout["math"][0]
     assert "left part cut off" in layout["math"][1]
     assert layout["figures"] == []
+    assert layout["mathErrors"] == ["\\tag not allowed"]
