@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m l2lab.bench theory`` or ``python -m l2lab.bench sweep``.
+"""Benchmarks: ``python -m l2lab.bench theory``, ``... sweep`` or ``... autol2``.
 
 Each benchmark prints ratios measured side by side in one run (see DEVELOPERS.md)."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-_BENCHES = {"theory": "l2lab._bench_theory", "sweep": "l2lab._bench_sweep"}
+_BENCHES = {"theory": "l2lab._bench_theory", "sweep": "l2lab._bench_sweep", "autol2": "l2lab._bench_autol2"}
 
 
 def main(argv=None) -> None:

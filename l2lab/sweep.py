@@ -31,11 +31,17 @@ Record format (``"format": "l2lab.sweep.record/1"``, plain JSON, NaN written as 
 
     {"id", "group", "config": {TrainConfig fields}, "arch", "model_kwargs", "dataset",
      "curves": {"steps", "train_loss", "train_error", "test_accuracy", "test_loss",
-                "param_norm"},                      # lists of equal length, steps from 0 to T
+                "param_norm", "lam"},               # lists of equal length, steps from 0 to T
+     "lam_changes",                                 # update counts after which lam changed
      "t_star", "t_star_tol", "peak_accuracy", "diverged", "diverged_at",
      "wall_time" (seconds of the whole group), "group_size",
      "provenance": {"l2lab_version", "git_commit", "git_dirty", "jax_version", "device_kind",
                     "platform", "num_devices", "date_utc"}}
+
+``lam`` (the lam of the update that produced each point, :class:`l2lab.train.TrainResult`)
+and ``lam_changes`` came with the lam schedules (``SweepSpec.lam_schedule``: ``"constant"``,
+``"early:E"``, ``"autol2"``); records written before them load with the constant lam they ran
+at and no change. The config dict gains ``lam_schedule`` and ``autol2_every`` likewise.
 
 CLI: ``python -m l2lab.sweep --arch fc --scale tiny --out data/sweeps/fc-tiny`` (see ``--help``).
 """
@@ -68,6 +74,7 @@ __all__ = ["SweepSpec", "Record", "SCALES", "CONFIG_BATCHINGS", "resolve_config_
            "run_sweep", "load_sweep", "preset", "main"]
 
 RECORD_FORMAT = "l2lab.sweep.record/1"
+_LATER_FIELDS = {"lam_schedule": "constant", "autol2_every": 5}   # SweepSpec fields added later
 MANIFEST_FORMAT = "l2lab.sweep.manifest/1"
 _CURVES = ("train_loss", "train_error", "test_accuracy", "test_loss", "param_norm")
 
@@ -83,6 +90,8 @@ class SweepSpec(NamedTuple):
     max_group_size: most configurations trained together. t_star_tol: absolute accuracy
     tolerance of the recorded t* (the paper's 0.5% = 0.005; recompute any other from the curves).
     augment: SM A's flip/crop/mixup on training minibatches (images only).
+    lam_schedule, autol2_every: as in TrainConfig (for ``"autol2"`` the ``lams`` are the
+    starting lams; an ``"early:E"`` above a configuration's budget is an error).
     """
 
     arch: str = "fc"
@@ -106,6 +115,8 @@ class SweepSpec(NamedTuple):
     t_star_tol: float = 0.005
     augment: bool = False
     image_size: int = 32
+    lam_schedule: str = "constant"
+    autol2_every: int = 5
 
     def to_json(self) -> Dict[str, Any]:
         d = self._asdict()
@@ -230,7 +241,11 @@ def spec_id(spec: SweepSpec) -> str:
     import hashlib
 
     _validate_spec(spec)
-    text = json.dumps(_nan_to_none(spec.to_json()), sort_keys=True)
+    d = spec.to_json()
+    for k, v in _LATER_FIELDS.items():      # at their defaults: the ids of older specs stay
+        if d[k] == v:
+            del d[k]
+    text = json.dumps(_nan_to_none(d), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -270,7 +285,8 @@ def expand(spec: SweepSpec) -> Tuple[List[_train.TrainConfig], List[Dict[str, An
                     eta=float(eta), lam=float(lam), steps=int(max(1, t)), batch_size=spec.batch_size,
                     momentum=float(spec.momentum), schedule=spec.schedule, loss=spec.loss, seed=int(seed),
                     points_per_octave=spec.points_per_octave, eval_batch_size=spec.eval_batch_size,
-                    augment=bool(spec.augment))
+                    augment=bool(spec.augment), lam_schedule=spec.lam_schedule,
+                    autol2_every=spec.autol2_every)
                 keep.append(cfg.validate())
     if not keep:
         raise ValueError("the sweep has no configuration within max_steps")
@@ -435,18 +451,19 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     apply_fn = lambda p, x: model.apply({"params": p}, x)
     engine = _train.Engine(apply_fn, train_ds, test_ds, batch_size=spec.batch_size, loss=spec.loss,
                            momentum=spec.momentum, schedule=spec.schedule, eval_batch_size=spec.eval_batch_size,
-                           augment=_train.augmentation() if spec.augment else None)
+                           augment=_train.augmentation() if spec.augment else None,
+                           lam_schedule=spec.lam_schedule, autol2_every=spec.autol2_every)
     mesh = Mesh(np.asarray(devices), ("c",))
     shard, repl = NamedSharding(mesh, P("c")), NamedSharding(mesh, P())
     data = jax.device_put(engine.data, repl)
     batching = resolve_config_batching(config_batching, spec.arch, devices[0].platform)
     if batching == "vmap":
-        per_device = jax.vmap(engine.run, in_axes=(0, None, None))
+        per_device = jax.vmap(engine.run_with_lam, in_axes=(0, None, None))
     else:   # one configuration after another inside the program (lax.map)
-        per_device = lambda st, n, d: jax.lax.map(lambda s1: engine.run(s1, n, d), st)
+        per_device = lambda st, n, d: jax.lax.map(lambda s1: engine.run_with_lam(s1, n, d), st)
     run_v = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(P("c"), P(), P()),
-                                  out_specs=(P("c"), P("c")), check_vma=False),
-                    in_shardings=(shard, repl, repl), out_shardings=(shard, shard))
+                                  out_specs=(P("c"), P("c"), P("c")), check_vma=False),
+                    in_shardings=(shard, repl, repl), out_shardings=(shard, shard, shard))
     init_v = jax.jit(jax.vmap(engine.init_state), out_shardings=shard)
     in_shape = (1,) + tuple(np.shape(train_ds.x)[1:])
     init_cache: Dict[int, Any] = {}
@@ -476,44 +493,46 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
                        np.asarray([c.lam for c in padded], np.float32),
                        np.asarray([c.steps for c in padded], np.int32),
                        np.stack([np.asarray(_train.seed_keys(c.seed)[1]) for c in padded]))
-        rows, start, wall_before = [], 0, 0.0
+        rows, lams, start, wall_before = [], [], 0, 0.0
         if os.path.exists(ck_path):
-            with np.load(ck_path) as z:
-                leaves, treedef = jax.tree.flatten(state)
-                state = jax.tree.unflatten(treedef, [jax.device_put(z[f"s{k}"], shard) for k in range(len(leaves))])
-                rows = list(z["rows"])
-                start = int(z["start"])
-                wall_before = float(z["wall"])
+            state, rows, lams, start, wall_before = _load_checkpoint(ck_path, state, shard, padded)
             bar.update(sum(min(int(grid[start]), c.steps) for c in cfgs))
         if start == 0 and not rows:
-            state, meas = run_v(state, jnp.int32(0), data)
+            state, meas, lam = run_v(state, jnp.int32(0), data)
             rows.append(np.stack([np.asarray(m) for m in jax.device_get(meas)]))
+            lams.append(np.asarray(jax.device_get(lam)))
         last_ck = time.perf_counter()
         for j in range(start, len(grid) - 1):
             a, b = int(grid[j]), int(grid[j + 1])
-            state, meas = run_v(state, jnp.int32(b - a), data)
+            state, meas, lam = run_v(state, jnp.int32(b - a), data)
             rows.append(np.stack([np.asarray(m) for m in jax.device_get(meas)]))   # (5, C)
+            lams.append(np.asarray(jax.device_get(lam)))                            # (C,)
             bar.update(sum(min(b, c.steps) - min(a, c.steps) for c in cfgs))
             if j + 1 < len(grid) - 1 and time.perf_counter() - last_ck >= checkpoint_seconds:
                 leaves = jax.device_get(jax.tree.leaves(state))
-                buf = _npz_bytes(rows=np.stack(rows), start=np.int64(j + 1),
+                buf = _npz_bytes(rows=np.stack(rows), lams=np.stack(lams), start=np.int64(j + 1),
                                  wall=np.float64(wall_before + time.perf_counter() - t0),
                                  **{f"s{k}": np.asarray(l) for k, l in enumerate(leaves)})
                 _atomic_write_bytes(ck_path, buf)
                 last_ck = time.perf_counter()
         wall = wall_before + time.perf_counter() - t0
         arr = np.stack(rows).astype(np.float64)         # (M, 5, C)
+        lam_arr = np.stack(lams).astype(np.float64)     # (M, C)
         div = np.asarray(jax.device_get(state.diverged))
         stp = np.asarray(jax.device_get(state.step))
+        log = None if state.lam_changes is None else np.asarray(jax.device_get(state.lam_changes))
         for k, (i, c) in enumerate(zip(idx, cfgs)):
             m = int(np.searchsorted(grid, c.steps))      # first grid point >= T_c
             steps = np.concatenate([grid[:m], [c.steps]])
             curves = {name: arr[: m + 1, q, k].tolist() for q, name in enumerate(_CURVES)}
             acc = arr[: m + 1, 2, k]
             diverged = bool(div[k]) or not np.all(np.isfinite(arr[: m + 1, :, k]))
+            changes = _train._lam_change_steps(engine.lam_kind, engine.lam_until, int(stp[k]),
+                                               None if log is None else log[k])
             rec = {"format": RECORD_FORMAT, "id": ids[i], "group": g, "config": c._asdict(),
                    "arch": spec.arch, "model_kwargs": spec.to_json()["model_kwargs"], "dataset": spec.dataset,
-                   "curves": dict(steps=steps.tolist(), **curves),
+                   "curves": dict(steps=steps.tolist(), **curves, lam=lam_arr[: m + 1, k].tolist()),
+                   "lam_changes": changes.tolist(),
                    "t_star": _measure.steps_to_peak(steps, acc, spec.t_star_tol),
                    "t_star_tol": spec.t_star_tol, "peak_accuracy": _measure.peak_accuracy(acc),
                    "diverged": diverged, "diverged_at": int(stp[k]) if bool(div[k]) else -1,
@@ -538,6 +557,22 @@ def resolve_config_batching(mode: str, arch: str, platform: str) -> str:
     if mode != "auto":
         return mode
     return "map" if platform == "cpu" and arch in ("cnn", "cnn_bn", "wrn") else "vmap"
+
+
+def _load_checkpoint(path: str, state: Any, shard: Any, cfgs: Sequence[_train.TrainConfig]):
+    """``(state, rows, lams, start, wall)`` of the group checkpoint at ``path``; ``state`` gives
+    the tree structure. A checkpoint written before lam curves were recorded (no ``lams``; only
+    constant-lam groups existed) gets each configuration's lam, NaN where its rows are."""
+    with np.load(path) as z:
+        leaves, treedef = jax.tree.flatten(state)
+        state = jax.tree.unflatten(treedef, [jax.device_put(z[f"s{k}"], shard) for k in range(len(leaves))])
+        rows = list(z["rows"])
+        if "lams" in z.files:
+            lams = list(z["lams"])
+        else:
+            lam0 = np.asarray([c.lam for c in cfgs], np.float32)
+            lams = [np.where(np.isnan(r[0]), np.float32(np.nan), lam0) for r in rows]
+        return state, rows, lams, int(z["start"]), float(z["wall"])
 
 
 def _npz_bytes(**arrays) -> bytes:
@@ -567,10 +602,16 @@ def load_sweep(directory: str) -> List[Record]:
             raise ValueError(f"{name}: unknown record format {raw.get('format')!r}")
         nan = lambda v: float("nan") if v is None else float(v)
         cur = raw["curves"]
+        cfg = _train.TrainConfig(**raw["config"])
         arrays = [np.asarray([nan(v) for v in cur[k]], np.float64) for k in _CURVES]
+        if "lam" in cur:
+            lam = np.asarray([nan(v) for v in cur["lam"]], np.float64)
+        else:       # written before lam curves: constant lam, NaN where the run had diverged
+            lam = np.where(np.isnan(arrays[0]), np.nan, float(np.float32(cfg.lam)))
         res = _train.TrainResult(np.asarray(cur["steps"], np.int64), *arrays, diverged=bool(raw["diverged"]),
-                                 diverged_at=int(raw["diverged_at"]), wall_time=float(raw["wall_time"]))
-        out.append(Record(raw["id"], int(raw["group"]), _train.TrainConfig(**raw["config"]), raw["arch"],
+                                 diverged_at=int(raw["diverged_at"]), wall_time=float(raw["wall_time"]),
+                                 lam=lam, lam_changes=np.asarray(raw.get("lam_changes", []), np.int64))
+        out.append(Record(raw["id"], int(raw["group"]), cfg, raw["arch"],
                           raw["dataset"], raw["model_kwargs"], res, nan(raw["t_star"]),
                           nan(raw["peak_accuracy"]), raw["provenance"], raw))
     out.sort(key=lambda r: (r.group, r.id))
@@ -585,6 +626,8 @@ def truncate(record: Record, steps: int) -> Record:
     comparison of Figure 2b/2c can be read off the longer runs: the curves are cut after the last
     measurement at or before ``steps`` and ``t_star``/``peak_accuracy`` are recomputed (same
     tolerance). A ``"paper"`` learning-rate schedule depends on the budget: run that sweep instead.
+    The lam schedules are prefix-stable too (``"early:E"`` down to ``steps = E``): the lam curve
+    is cut and ``lam_changes`` keeps the changes before ``steps``.
     """
     if not isinstance(record, Record):
         raise TypeError(f"record must be a sweep Record, got {type(record).__name__}")
@@ -594,10 +637,19 @@ def truncate(record: Record, steps: int) -> Record:
                          "depends on the budget; run the fixed-budget sweep instead")
     if steps > record.config.steps:
         raise ValueError(f"steps must be <= the record's budget {record.config.steps}, got {steps}")
+    kind, until = _train.parse_lam_schedule(record.config.lam_schedule)
+    if kind == "early" and steps < until:
+        raise ValueError(f"cannot truncate a run with lam_schedule {record.config.lam_schedule!r} to "
+                         f"steps={steps} < E: that budget has no such schedule")
     res = record.result
     m = int(np.searchsorted(res.steps, steps, side="right"))
     diverged = 0 <= res.diverged_at < steps
-    new = res._replace(**{k: getattr(res, k)[:m] for k in ("steps",) + _CURVES},
+    lam_part = {}
+    if res.lam is not None:
+        lam_part["lam"] = res.lam[:m]
+    if res.lam_changes is not None:
+        lam_part["lam_changes"] = res.lam_changes[res.lam_changes < steps]
+    new = res._replace(**{k: getattr(res, k)[:m] for k in ("steps",) + _CURVES}, **lam_part,
                        diverged=bool(diverged or not np.all(np.isfinite(res.test_accuracy[:m]))),
                        diverged_at=res.diverged_at if diverged else -1)
     tol = float(record.raw.get("t_star_tol", 0.005)) if isinstance(record.raw, dict) else 0.005
@@ -638,10 +690,12 @@ def _validate_spec(spec: SweepSpec) -> None:
     _checks.nonneg_float("t_star_tol", spec.t_star_tol)
     _checks.boolean("augment", spec.augment)
     _checks.one_of("image_size", spec.image_size, IMAGE_SIZES)
-    # batch_size, momentum, schedule, loss, points_per_octave, eval_batch_size: TrainConfig's rules
+    # batch_size, momentum, schedule, loss, points_per_octave, eval_batch_size, autol2_every:
+    # TrainConfig's rules; lam_schedule's form here, its "early:E" against each budget in expand
     _train.TrainConfig(eta=1.0, lam=0.0, steps=1, batch_size=spec.batch_size, momentum=spec.momentum,
                        schedule=spec.schedule, loss=spec.loss, points_per_octave=spec.points_per_octave,
-                       eval_batch_size=spec.eval_batch_size).validate()
+                       eval_batch_size=spec.eval_batch_size, autol2_every=spec.autol2_every).validate()
+    _train.parse_lam_schedule(spec.lam_schedule)
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -707,6 +761,11 @@ def _budget_arg(text: str) -> str:
     return text
 
 
+def _lam_schedule_arg(text: str) -> str:
+    _train.parse_lam_schedule(text)
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     from l2lab import data as _data
 
@@ -743,6 +802,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="budget grouping factor >= 1 (1: equal budgets only)")
     p.add_argument("--max-group-size", type=pos_int("max_group_size"))
     p.add_argument("--augment", action="store_true", help="flip, crop and mixup (SM A; images only)")
+    p.add_argument("--lam-schedule", type=_cli_type("a lam schedule", str, _lam_schedule_arg),
+                   help="'constant' (default), 'early:E' (lam for the first E steps, then 0) or "
+                        "'autol2' (SM E, starting at each of --lams)")
+    p.add_argument("--autol2-every", type=pos_int("autol2_every"),
+                   help="AutoL2: measure every this many steps (SM E: 5)")
     p.add_argument("--t-star-tol", type=number("t_star_tol", minimum=0.0),
                    help="accuracy tolerance of the recorded t* (>= 0; paper: 0.005)")
     p.add_argument("--checkpoint-seconds", type=number("checkpoint_seconds", minimum=0.0, allow_inf=True),
@@ -763,7 +827,7 @@ def _cli_spec(p: argparse.ArgumentParser, a: argparse.Namespace) -> Tuple[SweepS
             "schedule": a.schedule, "loss": a.loss, "points_per_octave": a.points_per_octave,
             "eval_batch_size": a.eval_batch_size, "max_steps": a.max_steps, "bucket": a.bucket,
             "max_group_size": a.max_group_size, "t_star_tol": a.t_star_tol, "augment": True if a.augment else None,
-            "image_size": a.image_size}
+            "image_size": a.image_size, "lam_schedule": a.lam_schedule, "autol2_every": a.autol2_every}
     spec = spec._replace(**{k: v for k, v in over.items() if v is not None})
     if a.width is not None:
         if spec.arch != "fc":
@@ -791,7 +855,9 @@ def _cli_spec(p: argparse.ArgumentParser, a: argparse.Namespace) -> Tuple[SweepS
                 f"{np.shape(train_ds.x)[1:]} for --arch {spec.arch}; use --arch cnn, cnn_bn or wrn")
     try:
         expand(spec)
-    except ValueError as e:      # every budget above max_steps
+    except ValueError as e:      # an early:E beyond a budget, or every budget above max_steps
+        if _checks.argument_of(e) == "lam_schedule":
+            p.error(f"argument --lam-schedule: {e} (budget {spec.budget})")
         p.error(f"argument --max-steps: {e} ({spec.max_steps}; budget {spec.budget})")
     return spec, train_ds, test_ds, out
 

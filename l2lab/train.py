@@ -27,6 +27,25 @@ program serves every chunk length) between measurements taken on a grid that is 
 the L2 term, the training error, test accuracy and loss, and ``||theta||``. A step whose loss or
 new parameters are not finite marks the run ``diverged``: that configuration stops updating
 (parameters stay at their last finite value) and later measurements are NaN. Nothing raises.
+
+lam schedules (``TrainConfig.lam_schedule``, ``Engine(lam_schedule=...)``): every schedule sets
+the lam of each update inside the step, from the step count, the configuration's ``lam`` and
+(AutoL2) a measurement taken in the step's own forward pass:
+
+* ``"constant"`` -- ``lam`` throughout (the default; the same program and results as before).
+* ``"early:E"`` -- ``lam`` for the first ``E`` updates, then 0 (``1 <= E <= steps``).
+* ``"autol2"`` -- SM E's AutoL2 (:mod:`l2lab.autol2`) starting at ``lam``: the optimizer is
+  ``optax.chain(autol2.add_l2(...), optax.sgd(eta, momentum))`` (the public transform itself) and
+  every ``autol2_every`` updates (SM E: 5) the step passes it a measurement of the current
+  parameters: the data loss (no L2 term) and the error **on the training batch the step already
+  computes** (no extra forward pass; the measurement costs an argmax). With full-batch training
+  (every tiny preset) that batch is the training set, as in the paper; with minibatches it is
+  the current minibatch (augmented, if ``augment``), a noisier signal.
+
+The lam in force is read with :meth:`Engine.lam` and recorded with the curves
+(``TrainResult.lam``: the lam used by the update that produced each measured point; the initial
+lam at step 0) together with ``TrainResult.lam_changes``, the update counts after which lam
+changed (AutoL2: the steps of the measurements that decided a decay; ``early:E``: ``E``).
 """
 from __future__ import annotations
 
@@ -39,16 +58,20 @@ import numpy as np
 import optax
 
 from l2lab import _checks
+from l2lab import autol2 as _autol2
 
 __all__ = [
     "TrainConfig", "TrainResult", "TrainState", "Measurement", "Engine",
     "xent_loss", "mse_loss", "l2_penalty", "total_loss", "make_optimizer", "lr_factor",
-    "measurement_grid", "seed_keys", "set_hyperparams", "train",
+    "measurement_grid", "seed_keys", "set_hyperparams", "train", "LAM_SCHEDULES",
+    "parse_lam_schedule", "make_autol2_optimizer",
 ]
 
 Params = Any
 LOSSES = ("xent", "mse")
 SCHEDULES = ("constant", "paper")
+LAM_SCHEDULES = ("constant", "early:E", "autol2")
+_MAX_LAM_CHANGES = 64       # AutoL2 decays logged per run (float32 lam reaches 0 after ~45 decays)
 
 
 # ----------------------------------------------------------------------------- losses
@@ -100,6 +123,45 @@ def make_optimizer(eta: float, lam: float, momentum: float = 0.0) -> optax.Gradi
         learning_rate=eta, weight_decay=lam, momentum=float(momentum))
 
 
+def make_autol2_optimizer(eta: float, momentum: float = 0.0) -> optax.GradientTransformation:
+    """``optax.chain(autol2.add_l2(), optax.sgd(eta, momentum))`` with SM E's defaults (start at
+    lam 0.1, factor 10, refractory 0.1; set the start with :func:`l2lab.autol2.with_init_lam`).
+    ``eta`` is injected (``state.hyperparams["learning_rate"]``); ``update`` takes the extra
+    arguments of :func:`l2lab.autol2.add_l2` (``loss``, ``error``, ``measured``, ``step``)."""
+    momentum = _check_momentum(momentum)
+    return optax.inject_hyperparams(_sgd_autol2, static_args=("momentum",))(
+        learning_rate=eta, momentum=float(momentum))
+
+
+def _sgd_autol2(learning_rate, momentum):
+    return optax.chain(
+        _autol2.add_l2(),
+        optax.sgd(learning_rate, momentum=(momentum if momentum else None)),
+    )
+
+
+def parse_lam_schedule(lam_schedule: str, steps: Optional[int] = None) -> Tuple[str, Optional[int]]:
+    """``"constant"`` / ``"autol2"`` -> ``(name, None)``; ``"early:E"`` -> ``("early", E)``.
+
+    ValueError naming ``lam_schedule`` for anything else, or (given the budget ``steps``) for an
+    ``E`` outside ``[1, steps]``; TypeError if it is not a str.
+    """
+    _checks.string("lam_schedule", lam_schedule)
+    if lam_schedule in ("constant", "autol2"):
+        return lam_schedule, None
+    kind, sep, val = lam_schedule.partition(":")
+    if kind != "early" or not sep:
+        raise _checks.bad_value("lam_schedule", f"must be one of {LAM_SCHEDULES}, got {lam_schedule!r}")
+    try:
+        until = int(val)
+    except ValueError:
+        raise _checks.bad_value("lam_schedule", f"'early:E' needs an integer E, got {val!r}") from None
+    if until < 1 or (steps is not None and until > steps):
+        top = "" if steps is None else f" and <= the budget steps={steps}"
+        raise _checks.bad_value("lam_schedule", f"'early:E' needs E >= 1{top}, got E={until}")
+    return "early", until
+
+
 def lr_factor(step: jax.Array, total_steps: jax.Array, schedule: str) -> jax.Array:
     """Multiplier of ``eta`` at update ``step`` (0-based). ``"paper"``: x0.2 at 0.3T, 0.6T, 0.9T."""
     _checks.one_of("schedule", schedule, SCHEDULES)
@@ -124,6 +186,9 @@ class TrainConfig(NamedTuple):
     eval_batch_size: evaluate train/test sets in chunks of this size (``None``: all at once).
     augment: SM A's "flip, crop and mixup" (``l2lab.data.augment``, mixup alpha 1) applied to
     every training minibatch (images ``(N, H, W, C)`` only); measurements use clean data.
+    lam_schedule: ``"constant"``, ``"early:E"`` (lam for the first E updates, then 0;
+    ``1 <= E <= steps``) or ``"autol2"`` (SM E, starting at ``lam``; see the module docstring).
+    autol2_every: AutoL2 measures every this many updates (SM E: 5).
     """
 
     eta: float
@@ -137,6 +202,8 @@ class TrainConfig(NamedTuple):
     points_per_octave: int = 4
     eval_batch_size: Optional[int] = None
     augment: bool = False
+    lam_schedule: str = "constant"
+    autol2_every: int = _autol2.EVERY
 
     def validate(self) -> "TrainConfig":
         """Raise ``ValueError``/``TypeError`` naming the bad field; return ``self``."""
@@ -152,6 +219,8 @@ class TrainConfig(NamedTuple):
         if self.eval_batch_size is not None:
             _checks.positive_int("eval_batch_size", self.eval_batch_size)
         _checks.boolean("augment", self.augment)
+        parse_lam_schedule(self.lam_schedule, self.steps)
+        _checks.positive_int("autol2_every", self.autol2_every)
         return self
 
 
@@ -169,7 +238,10 @@ class TrainResult(NamedTuple):
     """Curves of one run, all ``(M,)`` numpy arrays aligned with ``steps`` (int64 update counts,
     starting at 0 and ending at ``config.steps``); float64 values, NaN after divergence.
     ``diverged`` is a bool, ``diverged_at`` the number of updates applied before the first
-    non-finite step (-1 if none), ``wall_time`` seconds (compilation included)."""
+    non-finite step (-1 if none), ``wall_time`` seconds (compilation included). ``lam``: float64
+    (M,), the lam used by update ``steps[i]`` (the initial lam at step 0; NaN after divergence);
+    ``lam_changes``: int64 (D,), the update counts after which lam changed (see the module
+    docstring). Both ``None`` where unknown (results built without them)."""
 
     steps: np.ndarray
     train_loss: np.ndarray
@@ -180,6 +252,8 @@ class TrainResult(NamedTuple):
     diverged: bool
     diverged_at: int
     wall_time: float
+    lam: Optional[np.ndarray] = None
+    lam_changes: Optional[np.ndarray] = None
 
 
 class TrainState(NamedTuple):
@@ -188,6 +262,9 @@ class TrainState(NamedTuple):
     params, opt_state (``lam`` is ``opt_state.hyperparams["weight_decay"]``), step: int32 number
     of updates applied, key: minibatch PRNG key, eta0: float32 base learning rate (the schedule
     multiplies it), total_steps: int32 budget T (no update once ``step == T``), diverged: bool.
+    lam0: float32 base lam of an ``"early:E"`` schedule (else None). lam_changes: int32 (64,)
+    steps of the AutoL2 decays, -1 padded (else None). For ``"autol2"`` lam lives in the
+    optimizer's AutoL2 state (:meth:`Engine.lam` reads it for every schedule).
     """
 
     params: Params
@@ -197,6 +274,8 @@ class TrainState(NamedTuple):
     eta0: jax.Array
     total_steps: jax.Array
     diverged: jax.Array
+    lam0: Any = None
+    lam_changes: Any = None
 
 
 def measurement_grid(total_steps: int, points_per_octave: int = 4) -> np.ndarray:
@@ -236,11 +315,14 @@ class Engine:
     pure and jittable; ``data = engine.data`` is the tuple ``(x_train, y_train_onehot, x_test,
     y_test_onehot)`` of device arrays, passed as an argument so it is never baked into the
     program. :mod:`l2lab.sweep` vmaps ``run`` over the configuration axis.
+    ``lam_schedule``/``autol2_every``: as in :class:`TrainConfig` (an ``"early:E"`` bound above
+    a state's budget is not checked here: :meth:`TrainConfig.validate` does).
     """
 
     def __init__(self, apply_fn: Callable, train_ds: Any, test_ds: Any, *, batch_size: int,
                  loss: str = "xent", momentum: float = 0.0, schedule: str = "constant",
-                 eval_batch_size: Optional[int] = None, augment: Optional[Callable] = None):
+                 eval_batch_size: Optional[int] = None, augment: Optional[Callable] = None,
+                 lam_schedule: str = "constant", autol2_every: int = _autol2.EVERY):
         _check_dataset("train_ds", train_ds)
         _check_dataset("test_ds", test_ds)
         _checks.one_of("loss", loss, LOSSES)
@@ -249,6 +331,9 @@ class Engine:
         momentum = _check_momentum(momentum)
         if eval_batch_size is not None:
             eval_batch_size = _checks.positive_int("eval_batch_size", eval_batch_size)
+        self.lam_kind, self.lam_until = parse_lam_schedule(lam_schedule)
+        self.lam_schedule = lam_schedule
+        self.autol2_every = _checks.positive_int("autol2_every", autol2_every)
         k = int(train_ds.num_classes)
         self.apply_fn = apply_fn
         self.num_classes = k
@@ -264,7 +349,7 @@ class Engine:
         if augment is not None and not callable(augment):
             raise TypeError(f"augment must be None or a callable (key, x, y_onehot) -> (x, y_onehot), got {augment!r}")
         self.augment = augment
-        self.optimizer = make_optimizer(1.0, 0.0, self.momentum)  # values replaced per state
+        self.optimizer = self._make_optimizer(1.0, 0.0)  # values replaced per state
         self.data = (
             jnp.asarray(train_ds.x, jnp.float32),
             jax.nn.one_hot(jnp.asarray(train_ds.y), k, dtype=jnp.float32),
@@ -273,17 +358,39 @@ class Engine:
         )
 
     # -- state -------------------------------------------------------------------------
+    def _make_optimizer(self, eta, lam) -> optax.GradientTransformation:
+        if self.lam_kind == "autol2":
+            return make_autol2_optimizer(eta, self.momentum)
+        return make_optimizer(eta, lam, self.momentum)
+
     def init_state(self, params: Params, eta, lam, total_steps, key) -> TrainState:
-        opt = make_optimizer(jnp.asarray(eta, jnp.float32), jnp.asarray(lam, jnp.float32), self.momentum)
+        lam = jnp.asarray(lam, jnp.float32)
+        opt_state = self._make_optimizer(jnp.asarray(eta, jnp.float32), lam).init(params)
+        extra = {}
+        if self.lam_kind == "early":
+            extra["lam0"] = lam
+        if self.lam_kind == "autol2":
+            opt_state = _autol2.with_init_lam(opt_state, lam)
+            extra["lam_changes"] = jnp.full((_MAX_LAM_CHANGES,), -1, jnp.int32)
         return TrainState(
             params=params,
-            opt_state=opt.init(params),
+            opt_state=opt_state,
             step=jnp.zeros((), jnp.int32),
             key=key,
             eta0=jnp.asarray(eta, jnp.float32),
             total_steps=jnp.asarray(total_steps, jnp.int32),
             diverged=jnp.zeros((), bool),
+            **extra,
         )
+
+    def lam(self, state: TrainState) -> jax.Array:
+        """The lam used by the last update (the initial lam before any), float32; NaN once
+        diverged (as a :class:`Measurement`). Pure; jit/vmap friendly."""
+        if self.lam_kind == "autol2":
+            lam = _autol2.current_lam(state.opt_state)
+        else:
+            lam = state.opt_state.hyperparams["weight_decay"]
+        return jnp.where(state.diverged, jnp.float32(jnp.nan), jnp.asarray(lam, jnp.float32))
 
     # -- one step ----------------------------------------------------------------------
     def _batch(self, state: TrainState, data):
@@ -296,28 +403,54 @@ class Engine:
         idx = jax.lax.dynamic_slice_in_dim(perm, i * self.batch_size, self.batch_size)
         return x[idx], y[idx]
 
+    def _loss_and_grads(self, state: TrainState, xb, yb, active):
+        """Data loss and gradient on the batch, and the optimizer's extra arguments: for AutoL2
+        the measurement of the current parameters on this batch (every ``autol2_every`` steps)."""
+        if self.lam_kind != "autol2":
+            loss, grads = jax.value_and_grad(lambda p: self.loss_fn(self.apply_fn(p, xb), yb))(state.params)
+            return loss, grads, {}
+
+        def f(p):
+            logits = self.apply_fn(p, xb)
+            return self.loss_fn(logits, yb), logits
+
+        (loss, logits), grads = jax.value_and_grad(f, has_aux=True)(state.params)
+        error = 1.0 - jnp.mean(jnp.argmax(logits, -1) == jnp.argmax(yb, -1))
+        measured = active & (state.step % self.autol2_every == 0)
+        return loss, grads, dict(step=state.step, loss=loss, error=error, measured=measured)
+
+    def _log_lam_changes(self, state: TrainState) -> TrainState:
+        """AutoL2: write the last decay's step into ``state.lam_changes`` at its index."""
+        if self.lam_kind != "autol2":
+            return state
+        ctrl = _autol2.controller_state(state.opt_state)
+        idx = jnp.arange(_MAX_LAM_CHANGES, dtype=jnp.int32)
+        return state._replace(lam_changes=jnp.where(idx == ctrl.decays - 1, ctrl.last_decay, state.lam_changes))
+
     def step(self, state: TrainState, data) -> TrainState:
         """One SGD update (a no-op once diverged or ``step == total_steps``)."""
         xb, yb = self._batch(state, data)
         if self.augment is not None:
             k_aug = jax.random.fold_in(jax.random.fold_in(state.key, 0x5A17), state.step)
             xb, yb = self.augment(k_aug, xb, yb)
-        loss, grads = jax.value_and_grad(lambda p: self.loss_fn(self.apply_fn(p, xb), yb))(state.params)
+        active = (state.step < state.total_steps) & ~state.diverged
+        loss, grads, extra = self._loss_and_grads(state, xb, yb, active)
         hp = dict(state.opt_state.hyperparams)
         hp["learning_rate"] = state.eta0 * lr_factor(state.step, state.total_steps, self.schedule)
+        if self.lam_kind == "early":
+            hp["weight_decay"] = jnp.where(state.step < self.lam_until, state.lam0, jnp.zeros_like(state.lam0))
         opt_state = state.opt_state._replace(hyperparams=hp)
-        updates, new_opt = self.optimizer.update(grads, opt_state, state.params)
+        updates, new_opt = self.optimizer.update(grads, opt_state, state.params, **extra)
         new_params = optax.apply_updates(state.params, updates)
         finite = jnp.isfinite(loss) & jnp.isfinite(2.0 * l2_penalty(new_params))
-        active = (state.step < state.total_steps) & ~state.diverged
         take = active & finite
         sel = lambda a, b: jax.tree.map(lambda u, v: jnp.where(take, u, v), a, b)
-        return state._replace(
+        return self._log_lam_changes(state._replace(
             params=sel(new_params, state.params),
             opt_state=sel(new_opt, state.opt_state),
             step=state.step + take.astype(jnp.int32),
             diverged=state.diverged | (active & ~finite),
-        )
+        ))
 
     # -- measurement -------------------------------------------------------------------
     def _eval(self, params, x, y):
@@ -357,14 +490,39 @@ class Engine:
         state = jax.lax.fori_loop(0, n, lambda _, s: self.step(s, data), state)
         return state, self.measure(state, data)
 
+    def run_with_lam(self, state: TrainState, n, data) -> Tuple[TrainState, Measurement, jax.Array]:
+        """:meth:`run`, and the lam in force after it (:meth:`lam`)."""
+        state, meas = self.run(state, n, data)
+        return state, meas, self.lam(state)
+
+    def lam_changes(self, state: TrainState) -> np.ndarray:
+        """int64 (D,): the update counts after which lam changed in the (single, not vmapped)
+        run ``state`` (AutoL2: the deciding measurements' steps; ``early:E``: E once passed)."""
+        return _lam_change_steps(self.lam_kind, self.lam_until, int(state.step),
+                                 None if state.lam_changes is None else np.asarray(state.lam_changes))
+
+
+def _lam_change_steps(kind: str, until: Optional[int], steps_done: int, log: Optional[np.ndarray]) -> np.ndarray:
+    """Host side of :meth:`Engine.lam_changes` (also used by :mod:`l2lab.sweep` per configuration)."""
+    if kind == "autol2" and log is not None:
+        return np.asarray(log, np.int64)[np.asarray(log) >= 0]
+    if kind == "early" and until < steps_done:
+        return np.asarray([until], np.int64)
+    return np.zeros(0, np.int64)
+
 
 def set_hyperparams(state: TrainState, *, eta=None, lam=None) -> TrainState:
-    """A copy of ``state`` with a new base learning rate and/or L2 parameter (jit/vmap friendly;
-    e.g. AutoL2 changing ``lam`` between chunks). The schedule multiplies the new ``eta``."""
+    """A copy of ``state`` with a new base learning rate and/or L2 parameter (jit/vmap friendly).
+    The schedule multiplies the new ``eta``; for ``"early:E"`` the new ``lam`` is the base one,
+    for ``"autol2"`` the start of the AutoL2 schedule (meant for a fresh state)."""
     if not isinstance(state, TrainState):
         raise TypeError(f"state must be a TrainState, got {type(state).__name__}")
     if eta is not None:
         state = state._replace(eta0=jnp.asarray(eta, jnp.float32) + jnp.zeros_like(state.eta0))
+    if lam is not None and state.lam_changes is not None:      # AutoL2
+        return state._replace(opt_state=_autol2.with_init_lam(state.opt_state, lam))
+    if lam is not None and state.lam0 is not None:             # early:E
+        state = state._replace(lam0=jnp.asarray(lam, jnp.float32) + jnp.zeros_like(state.lam0))
     if lam is not None:
         hp = dict(state.opt_state.hyperparams)
         hp["weight_decay"] = jnp.asarray(lam, hp["weight_decay"].dtype) + jnp.zeros_like(hp["weight_decay"])
@@ -405,7 +563,8 @@ def train(model: Any, train_ds: Any, test_ds: Any, config: TrainConfig, *,
     engine = Engine(apply_fn, train_ds, test_ds, batch_size=config.batch_size, loss=config.loss,
                     momentum=config.momentum, schedule=config.schedule,
                     eval_batch_size=config.eval_batch_size,
-                    augment=augmentation() if config.augment else None)
+                    augment=augmentation() if config.augment else None,
+                    lam_schedule=config.lam_schedule, autol2_every=config.autol2_every)
     if config.augment and np.ndim(train_ds.x) != 4:
         raise ValueError(f"augment=True needs image data (N, H, W, C), got x of shape {np.shape(train_ds.x)}")
     k_init, k_data = seed_keys(config.seed)
@@ -413,22 +572,25 @@ def train(model: Any, train_ds: Any, test_ds: Any, config: TrainConfig, *,
         params = _models.init(model, k_init, (1,) + tuple(np.shape(train_ds.x)[1:]))
     t0 = time.perf_counter()
     state = engine.init_state(params, config.eta, config.lam, config.steps, k_data)
-    run = jax.jit(engine.run)
+    run = jax.jit(engine.run_with_lam)
     grid = measurement_grid(config.steps, config.points_per_octave)
-    rows = []
-    state, meas0 = run(state, jnp.int32(0), engine.data)     # same program: 0 updates, measure
+    rows, lams = [], []
+    state, meas0, lam = run(state, jnp.int32(0), engine.data)     # same program: 0 updates, measure
     rows.append(jax.device_get(meas0))
+    lams.append(jax.device_get(lam))
     bar = _tqdm(total=config.steps, disable=not progress, desc=f"eta={config.eta:g} lam={config.lam:g}")
     for a, b in zip(grid[:-1], grid[1:]):
-        state, meas = run(state, jnp.int32(b - a), engine.data)
+        state, meas, lam = run(state, jnp.int32(b - a), engine.data)
         rows.append(jax.device_get(meas))
+        lams.append(jax.device_get(lam))
         bar.update(int(b - a))
     bar.close()
     wall = time.perf_counter() - t0
     cols = np.asarray(rows, np.float64).T  # (5, M)
     diverged = bool(state.diverged) or not np.all(np.isfinite(cols))
     return TrainResult(grid, *cols, diverged=diverged,
-                       diverged_at=int(state.step) if bool(state.diverged) else -1, wall_time=wall)
+                       diverged_at=int(state.step) if bool(state.diverged) else -1, wall_time=wall,
+                       lam=np.asarray(lams, np.float64), lam_changes=engine.lam_changes(state))
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -89,7 +89,8 @@ _SCRIPT = textwrap.dedent("""
     x = r.randn(96, 10).astype(np.float32); y = np.argmax(x @ r.randn(10, 3), 1).astype(np.int32)
     tr, te = DS(x[:64], y[:64], "toy-train", 3), DS(x[64:], y[64:], "toy-test", 3)
     spec = S.SweepSpec(arch="fc", model_kwargs={"widths": (32, 32)}, etas=(1.0, 2.0, 4.0), lams=(0.001, 0.002),
-                       budget="etalam:4", batch_size=16, points_per_octave=4, max_group_size=1)
+                       budget="etalam:4", batch_size=16, points_per_octave=4, max_group_size=1,
+                       lam_schedule=sys.argv[2])
     S.run_sweep(spec, sys.argv[1], train_ds=tr, test_ds=te, progress=False, checkpoint_seconds=0)
 """)
 
@@ -98,13 +99,14 @@ def _records(d):
     return {r.id: r for r in S.load_sweep(d)}
 
 
-def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
+@pytest.mark.parametrize("lam_schedule", ["constant", "autol2"])
+def test_resume_after_sigkill_equals_uninterrupted(tmp_path, lam_schedule):
     script = tmp_path / "run.py"
     script.write_text(_SCRIPT)
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
     full, killed = str(tmp_path / "full"), str(tmp_path / "killed")
-    subprocess.run([sys.executable, str(script), full], check=True, env=env, timeout=300)
-    proc = subprocess.Popen([sys.executable, str(script), killed], env=env)
+    subprocess.run([sys.executable, str(script), full, lam_schedule], check=True, env=env, timeout=300)
+    proc = subprocess.Popen([sys.executable, str(script), killed, lam_schedule], env=env)
     rec_dir, ck_dir = os.path.join(killed, "records"), os.path.join(killed, "checkpoints")
     deadline = time.time() + 200
     while time.time() < deadline:
@@ -117,12 +119,15 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     proc.wait()
     n_at_kill = len([f for f in os.listdir(rec_dir) if f.endswith(".json")])
     assert 2 <= n_at_kill < 6, "the kill must land mid-sweep"
-    subprocess.run([sys.executable, str(script), killed], check=True, env=env, timeout=300)
+    subprocess.run([sys.executable, str(script), killed, lam_schedule], check=True, env=env, timeout=300)
     a, b = _records(full), _records(killed)
     assert sorted(a) == sorted(b) and len(a) == 6
     for k in a:
-        assert a[k].raw["curves"] == b[k].raw["curves"], k       # bit-for-bit equal
+        assert a[k].raw["curves"] == b[k].raw["curves"], k       # bit-for-bit equal (lam curve included)
         assert a[k].raw["t_star"] == b[k].raw["t_star"]
+        assert a[k].raw["lam_changes"] == b[k].raw["lam_changes"]
+    if lam_schedule == "autol2":
+        assert any(len(r.raw["lam_changes"]) for r in a.values())
     assert not os.listdir(ck_dir)                       # checkpoints (and stale temporary files) cleaned up
     assert not [f for f in os.listdir(rec_dir) if not f.endswith(".json")]
 
@@ -268,3 +273,112 @@ def test_spec_id_tracks_the_spec():
     assert S.spec_id(SPEC._replace(schedule="paper")) != a
     with pytest.raises(TypeError, match="spec"):
         S.spec_id(SPEC._asdict())
+
+
+# ----------------------------------------------------------------------------- lam schedules
+
+def test_lam_schedule_sweeps_equal_per_config_runs(tmp_path):
+    tr, te = _toy()
+    model = M.make_model("fc", num_classes=3, widths=(8, 8))
+    for sched in ("autol2", "early:20"):
+        spec = SPEC._replace(etas=(1.0, 4.0), lams=(0.02, 0.1), budget="steps:60", lam_schedule=sched)
+        recs = S.run_sweep(spec, str(tmp_path / sched.replace(":", "")), train_ds=tr, test_ds=te, progress=False)
+        assert len(recs) == 4
+        for r in recs:
+            assert r.config.lam_schedule == sched and r.raw["config"]["lam_schedule"] == sched
+            ref = T.train(model, tr, te, r.config, progress=False)
+            np.testing.assert_allclose(r.result.lam, ref.lam, rtol=1e-6, err_msg=r.id)
+            assert r.result.lam_changes.tolist() == ref.lam_changes.tolist(), r.id
+            assert r.raw["lam_changes"] == ref.lam_changes.tolist()
+            np.testing.assert_allclose(r.result.test_accuracy, ref.test_accuracy, rtol=2e-4, atol=1e-5)
+        if sched == "autol2":
+            assert any(len(r.result.lam_changes) for r in recs)
+        else:
+            assert all(r.result.lam_changes.tolist() == [20] for r in recs)
+    with pytest.raises(ValueError, match="lam_schedule"):   # E beyond a configuration's budget
+        S.expand(SPEC._replace(budget="steps:60", lam_schedule="early:61"))
+    with pytest.raises(ValueError, match="lam_schedule"):
+        S.expand(SPEC._replace(lam_schedule="cosine"))
+    with pytest.raises(ValueError, match="autol2_every"):
+        S.expand(SPEC._replace(autol2_every=0))
+
+
+def test_records_without_lam_curves_still_load(tmp_path):
+    tr, te = _toy()
+    out = str(tmp_path / "old")
+    new = S.run_sweep(SPEC._replace(budget="steps:12"), out, train_ds=tr, test_ds=te, progress=False)
+    for name in os.listdir(os.path.join(out, "records")):        # as written before lam schedules
+        path = os.path.join(out, "records", name)
+        raw = json.load(open(path))
+        del raw["curves"]["lam"], raw["lam_changes"], raw["config"]["lam_schedule"], raw["config"]["autol2_every"]
+        json.dump(raw, open(path, "w"))
+    old = S.load_sweep(out)
+    for a, b in zip(old, new):
+        assert a.config == b.config and a.config.lam_schedule == "constant"
+        np.testing.assert_array_equal(a.result.lam, b.result.lam)
+        assert a.result.lam_changes.tolist() == []
+        np.testing.assert_array_equal(a.result.lam, np.float32(a.config.lam))
+
+
+def test_spec_ids_of_specs_without_lam_schedules_are_unchanged():
+    import hashlib
+
+    d = SPEC.to_json()
+    del d["lam_schedule"], d["autol2_every"]
+    old = hashlib.sha256(json.dumps(S._nan_to_none(d), sort_keys=True).encode()).hexdigest()[:12]
+    assert S.spec_id(SPEC) == old
+    assert S.spec_id(SPEC._replace(lam_schedule="autol2")) != old
+    assert S.spec_id(SPEC._replace(autol2_every=10)) != old
+
+
+def test_truncated_autol2_record_equals_a_run_with_the_shorter_budget(tmp_path):
+    tr, te = _toy()
+    spec = SPEC._replace(etas=(2.0,), lams=(0.1,), budget="steps:80", points_per_octave=4, lam_schedule="autol2")
+    long, = S.run_sweep(spec, str(tmp_path / "long"), train_ds=tr, test_ds=te, progress=False)
+    short, = S.run_sweep(spec._replace(budget="steps:20"), str(tmp_path / "short"), train_ds=tr, test_ds=te,
+                         progress=False)
+    cut = S.truncate(long, 20)
+    assert cut.config == short.config and len(long.result.lam_changes) > len(short.result.lam_changes) > 0
+    np.testing.assert_array_equal(cut.result.lam, short.result.lam)
+    assert cut.result.lam_changes.tolist() == short.result.lam_changes.tolist()
+    early = long._replace(config=long.config._replace(lam_schedule="early:40"))
+    with pytest.raises(ValueError, match="lam_schedule"):
+        S.truncate(early, 20)
+
+
+def test_cli_lam_schedule_options(tmp_path, capsys):
+    for argv, needs in ((["--lam-schedule", "early:x"], "integer"), (["--lam-schedule", "cosine"], "cosine"),
+                        (["--autol2-every", "0"], ">= 1"), (["--lam-schedule", "early:100000"], "budget")):
+        with pytest.raises(SystemExit) as info:
+            S.main(argv + ["--budget", "steps:50", "--out", str(tmp_path / "x"), "--no-progress"])
+        assert info.value.code == 2
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert last.startswith(f"python -m l2lab.sweep: error: argument {argv[0]}: ") and needs in last, last
+
+
+def test_resume_from_a_checkpoint_written_before_lam_curves(tmp_path, monkeypatch):
+    # a group checkpoint of the previous format (no "lams") resumes to the uninterrupted records
+    tr, te = _toy()
+    spec = SPEC._replace(etas=(1.0, 4.0), lams=(0.02,), budget="steps:40", batch_size=16)
+    full = {r.id: r.raw for r in S.run_sweep(spec, str(tmp_path / "full"), train_ds=tr, test_ds=te,
+                                             progress=False)}
+    write = S._atomic_write_bytes
+
+    def stop_after_a_checkpoint(path, data):
+        write(path, data)
+        if path.endswith(".npz"):
+            raise KeyboardInterrupt
+
+    out = str(tmp_path / "old")
+    monkeypatch.setattr(S, "_atomic_write_bytes", stop_after_a_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        S.run_sweep(spec, out, train_ds=tr, test_ds=te, progress=False, checkpoint_seconds=0)
+    monkeypatch.undo()
+    ck, = [os.path.join(out, "checkpoints", f) for f in os.listdir(os.path.join(out, "checkpoints"))]
+    with np.load(ck) as z:
+        arrays = {k: z[k] for k in z.files if k != "lams"}
+    np.savez(ck, **arrays)
+    got = {r.id: r.raw for r in S.run_sweep(spec, out, train_ds=tr, test_ds=te, progress=False)}
+    assert sorted(got) == sorted(full)
+    for k in full:
+        assert got[k]["curves"] == full[k]["curves"], k

@@ -270,3 +270,97 @@ def test_augmentation_transforms_training_batches_only():
         T.train(model, *_toy(), cfg._replace(augment=True), progress=False)
     with pytest.raises(TypeError, match="augment"):
         T.Engine(lambda p, x: x, ds, ds, batch_size=4, augment="flip")
+
+
+# ----------------------------------------------------------------------------- lam schedules
+
+def test_constant_lam_schedule_keeps_the_old_state_and_records_its_lam():
+    tr, te = _toy()
+    model = M.FC(widths=(8,), num_classes=3)
+    params = M.init(model, jax.random.PRNGKey(0), (1, 6))
+    apply_fn = lambda p, x: model.apply({"params": p}, x)
+    eng = T.Engine(apply_fn, tr, te, batch_size=1000)
+    st = eng.init_state(params, 0.5, 0.01, 10, jax.random.PRNGKey(0))
+    assert st.lam0 is None and st.lam_changes is None           # no new leaves: the same program
+    assert jax.tree.structure(eng.step(st, eng.data)) == jax.tree.structure(st)
+    res = T.train(model, tr, te, T.TrainConfig(eta=0.5, lam=0.01, steps=20), progress=False)
+    np.testing.assert_array_equal(res.lam, np.full(len(res.steps), np.float32(0.01)))
+    assert res.lam_changes.tolist() == []
+
+
+def test_early_schedule_is_lam_then_zero():
+    tr, te = _toy()
+    model = M.FC(widths=(8,), num_classes=3)
+    params = M.init(model, jax.random.PRNGKey(0), (1, 6))
+    apply_fn = lambda p, x: model.apply({"params": p}, x)
+    eng = T.Engine(apply_fn, tr, te, batch_size=16, momentum=0.9, lam_schedule="early:13")
+    ref = T.Engine(apply_fn, tr, te, batch_size=16, momentum=0.9)
+    a = eng.init_state(params, 0.5, 0.05, 30, jax.random.PRNGKey(2))
+    b = ref.init_state(params, 0.5, 0.05, 30, jax.random.PRNGKey(2))
+    a, _ = jax.jit(eng.run)(a, jnp.int32(30), eng.data)
+    b, _ = jax.jit(ref.run)(b, jnp.int32(13), ref.data)
+    b = T.set_hyperparams(b, lam=0.0)
+    b, _ = jax.jit(ref.run)(b, jnp.int32(17), ref.data)
+    for x, y in zip(jax.tree.leaves(a.params), jax.tree.leaves(b.params)):
+        np.testing.assert_array_equal(x, y)                    # bit for bit
+    cfg = T.TrainConfig(eta=0.5, lam=0.05, steps=30, batch_size=16, lam_schedule="early:13")
+    res = T.train(model, tr, te, cfg, progress=False)
+    np.testing.assert_array_equal(res.lam, np.where(res.steps <= 13, np.float32(0.05), 0.0))
+    assert res.lam_changes.tolist() == [13]
+    full = T.train(model, tr, te, cfg._replace(lam_schedule="early:30"), progress=False)
+    const = T.train(model, tr, te, cfg._replace(lam_schedule="constant"), progress=False)
+    np.testing.assert_array_equal(full.param_norm, const.param_norm)   # E = T is constant lam
+    assert full.lam_changes.tolist() == []
+
+
+def test_autol2_schedule_records_lam_and_its_changes():
+    tr, te = _toy()
+    model = M.FC(widths=(16, 16), num_classes=3)
+    cfg = T.TrainConfig(eta=1.0, lam=0.1, steps=200, batch_size=1000, lam_schedule="autol2",
+                        points_per_octave=4)
+    res = T.train(model, tr, te, cfg, progress=False)
+    ch = res.lam_changes
+    assert len(ch) >= 2 and np.all(ch % 5 == 0)
+    # lam of update g: one decay (x 1/10) per change at a measurement s < g
+    n = np.asarray([np.sum(ch < g) for g in res.steps])
+    np.testing.assert_allclose(res.lam, 0.1 / 10.0 ** n, rtol=1e-6)
+    # measuring every 7 steps changes the run, measuring never (every > T) is constant lam
+    assert not np.array_equal(T.train(model, tr, te, cfg._replace(autol2_every=7), progress=False).lam, res.lam)
+    rare = T.train(model, tr, te, cfg._replace(autol2_every=1000), progress=False)
+    const = T.train(model, tr, te, cfg._replace(lam_schedule="constant"), progress=False)
+    np.testing.assert_allclose(rare.param_norm, const.param_norm, rtol=1e-6)
+    assert rare.lam_changes.tolist() == []
+
+
+def test_set_hyperparams_sets_the_start_of_every_lam_schedule():
+    tr, te = _toy()
+    model = Frozen()
+    params = M.init(model, jax.random.PRNGKey(0), (1, 6))
+    for sched in ("early:5", "autol2"):
+        eng = T.Engine(lambda p, x: model.apply({"params": p}, x), tr, te, batch_size=1000, lam_schedule=sched)
+        st = T.set_hyperparams(eng.init_state(params, 0.5, 0.1, 100, jax.random.PRNGKey(0)), lam=0.02)
+        assert float(eng.lam(st)) == np.float32(0.02)
+        st, m0 = eng.run(st, jnp.int32(0), eng.data)
+        st, m = eng.run(st, jnp.int32(3), eng.data)
+        assert float(m.param_norm) == pytest.approx(float(m0.param_norm) * 0.99 ** 3, rel=1e-5)
+
+
+@pytest.mark.parametrize("kw,match,err", [
+    (dict(lam_schedule="early:0"), "lam_schedule", ValueError),
+    (dict(lam_schedule="early:6"), "lam_schedule", ValueError),      # beyond the budget steps=5
+    (dict(lam_schedule="early:x"), "lam_schedule", ValueError),
+    (dict(lam_schedule="early"), "lam_schedule", ValueError),
+    (dict(lam_schedule="late:3"), "lam_schedule", ValueError),
+    (dict(lam_schedule=3), "lam_schedule", TypeError),
+    (dict(autol2_every=0), "autol2_every", ValueError),
+    (dict(autol2_every=2.0), "autol2_every", TypeError),
+])
+def test_bad_lam_schedule_raises(kw, match, err):
+    with pytest.raises(err, match=match):
+        T.TrainConfig(eta=0.1, lam=0.01, steps=5, **kw).validate()
+    assert T.TrainConfig(eta=0.1, lam=0.01, steps=5, lam_schedule="early:5").validate()
+    tr, te = _toy()
+    with pytest.raises(ValueError, match="lam_schedule"):
+        T.Engine(lambda p, x: x, tr, te, batch_size=4, lam_schedule="cosine")
+    assert T.parse_lam_schedule("early:12") == ("early", 12)
+    assert T.parse_lam_schedule("autol2", steps=3) == ("autol2", None)

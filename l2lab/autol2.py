@@ -1,0 +1,317 @@
+"""AutoL2 (SM E, Algorithm 1): an L2 schedule that decays lam when training stops improving.
+
+Algorithm 1 with the paper's defaults (``init = 0.1``, ``factor = 10``, ``refractory = 0.1``).
+A *measurement* at update count ``s`` is the training loss ``L`` without the L2 term and the
+training error ``E`` of the current parameters; ``(Lp, Ep)`` is the previous measurement::
+
+    lam = init; min_step = 0; minloss = minerror = +inf
+    at a measurement (s, L, E):
+      the first measurement only records (L, E)
+      increases = (L > minloss and Lp > minloss) or (E > minerror and Ep > minerror)
+      if increases and s > min_step:  lam = lam / factor;  min_step = refractory / lam + s
+      else:                            minloss = min(Lp, minloss);  minerror = min(Ep, minerror)
+
+(The paper's pseudo-code compares the error with ``error`` where it means ``minerror``.) A NaN
+measurement never compares greater and never lowers a minimum (``min`` ignores NaN).
+
+Arithmetic, identical in :func:`replay` and the jitted controller: measurements are float32;
+after ``k`` decays ``lam = init / factor**k`` and the refractory period is
+``refractory / lam = (refractory / init) * factor**k``, where ``factor**k`` is built by repeated
+float32 multiplication; ``s > min_step`` is decided in integers (``s - s_decay >
+floor(period)``, which is exact). With the defaults every period is an exact power of ten
+(10, 100, ... steps), so the refractory boundary falls exactly where real arithmetic puts it.
+
+Three ways in:
+
+* :func:`replay` -- the reference, plain numpy over a recorded measurement stream.
+* :func:`controller` -- ``init``/``update`` pure functions on an :class:`AutoL2State`
+  (jit/vmap/scan friendly; whether a call carries a measurement is the traced bool ``measured``),
+  in the manner of ``optax.contrib.reduce_on_plateau``.
+* :func:`add_l2` -- an optax ``GradientTransformationExtraArgs`` that adds ``lam * theta`` to the
+  gradient (coupled L2, as in the paper) and takes each measurement as extra arguments::
+
+      >>> import jax, jax.numpy as jnp, optax
+      >>> from l2lab import autol2
+      >>> x = jax.random.normal(jax.random.PRNGKey(0), (64, 2))
+      >>> y = (x[:, 0] + 0.3 * x[:, 1] > 0).astype(jnp.int32)
+      >>> def loss_and_error(w):                      # the loss without the L2 term
+      ...     logits = x @ w
+      ...     loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+      ...     return loss, jnp.mean(jnp.argmax(logits, -1) != y)
+      >>> tx = optax.chain(autol2.add_l2(init=0.1), optax.sgd(0.5, momentum=0.9))
+      >>> def step(carry, t):
+      ...     w, opt_state = carry
+      ...     (loss, err), g = jax.value_and_grad(loss_and_error, has_aux=True)(w)
+      ...     u, opt_state = tx.update(g, opt_state, w, step=t, loss=loss, error=err,
+      ...                              measured=t % 5 == 0)
+      ...     return (optax.apply_updates(w, u), opt_state), autol2.current_lam(opt_state)
+      >>> w0 = jnp.zeros((2, 2))
+      >>> (w, opt_state), lams = jax.jit(lambda c: jax.lax.scan(step, c, jnp.arange(300)))(
+      ...     (w0, tx.init(w0)))
+      >>> [round(float(v), 6) for v in sorted(set(lams.tolist()), reverse=True)]
+      [0.1, 0.01, 0.001]
+      >>> autol2.replay([0, 5, 10, 15], [1.0, 0.5, 0.6, 0.7], [0.2, 0.1, 0.1, 0.1])
+      array([0.1 , 0.1 , 0.1 , 0.01], dtype=float32)
+
+  (``lams[t]`` is the lam used by update ``t``: a measurement at ``t`` acts on that very update.)
+
+:mod:`l2lab.train` runs AutoL2 as the lam schedule ``"autol2"`` through this same transform.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from l2lab import _checks
+
+__all__ = ["AutoL2State", "AddL2State", "Controller", "controller", "add_l2", "replay",
+           "controller_state", "current_lam", "with_init_lam", "INIT", "FACTOR", "REFRACTORY", "EVERY"]
+
+INIT, FACTOR, REFRACTORY, EVERY = 0.1, 10.0, 0.1, 5     # SM E (Figure 1c measures every 10)
+_INT_MAX = np.iinfo(np.int32).max
+_BIG = 2.0 ** 30          # a refractory period this long (or NaN) never ends
+
+
+class AutoL2State(NamedTuple):
+    """The controller's state: every field a scalar (``()``; ``(C,)`` under vmap).
+
+    lam: float32 lam in force (``lam0 / scale``). lam0: float32 initial lam. scale: float32
+    ``factor ** decays``. refractory: float32. period0: float32 ``refractory / lam0`` (the
+    refractory period after ``k`` decays is ``period0 * scale``). decays: int32 decays so far.
+    min_step: int32, a decay needs ``step > min_step``. min_loss, min_error: float32 minima of
+    past measurements (+inf). prev_loss, prev_error: float32 previous measurement (NaN before
+    the first). measurements: int32 count. last_decay: int32 step of the last decay (-1: none).
+    """
+
+    lam: jax.Array
+    lam0: jax.Array
+    scale: jax.Array
+    refractory: jax.Array
+    period0: jax.Array
+    decays: jax.Array
+    min_step: jax.Array
+    min_loss: jax.Array
+    min_error: jax.Array
+    prev_loss: jax.Array
+    prev_error: jax.Array
+    measurements: jax.Array
+    last_decay: jax.Array
+
+
+class Controller(NamedTuple):
+    """``init() -> AutoL2State``; ``update(state, step, loss, error, measured=True) -> AutoL2State``
+    (pure; step int, loss/error real, measured bool: scalars, possibly traced)."""
+
+    init: Callable[[], AutoL2State]
+    update: Callable[..., AutoL2State]
+
+
+class AddL2State(NamedTuple):
+    """State of :func:`add_l2`: count (int32 updates applied) and the controller's state."""
+
+    count: jax.Array
+    autol2: AutoL2State
+
+
+# ----------------------------------------------------------------------------- arguments
+
+def _check_args(init, factor, refractory):
+    """``(init, factor, refractory)`` as floats: init >= 0, factor > 1, refractory >= 0."""
+    init = _checks.nonneg_float("init", init)
+    factor = _checks.real("factor", factor, minimum=1.0, open_minimum=True)
+    refractory = _checks.nonneg_float("refractory", refractory)
+    return init, factor, refractory
+
+
+def _period0(refractory: float, init: float) -> np.float32:
+    """``float32(refractory) / float32(init)`` (IEEE, on the host; inf for init 0, NaN for 0/0)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.float32(refractory) / np.float32(init)
+
+
+def _fresh_state(lam0, refractory, period0) -> AutoL2State:
+    """A state before any measurement, starting at ``lam0`` (float32 scalars, maybe traced)."""
+    f32 = lambda v: jnp.asarray(v, jnp.float32)
+    i32 = lambda v: jnp.asarray(v, jnp.int32)
+    return AutoL2State(lam=f32(lam0), lam0=f32(lam0), scale=f32(1.0), refractory=f32(refractory),
+                       period0=f32(period0),
+                       decays=i32(0), min_step=i32(0), min_loss=f32(np.inf), min_error=f32(np.inf),
+                       prev_loss=f32(np.nan), prev_error=f32(np.nan), measurements=i32(0),
+                       last_decay=i32(-1))
+
+
+# ----------------------------------------------------------------------------- controller
+
+def _min_step_after(step, period):
+    """``step + floor(period)`` in int32, saturating at int32 max (also for NaN or huge periods)."""
+    never = jnp.isnan(period) | (period >= _BIG)
+    wait = jnp.where(never, 0, jnp.floor(period)).astype(jnp.int32)
+    room = _INT_MAX - step
+    return jnp.where(never | (wait > room), jnp.int32(_INT_MAX), step + wait)
+
+
+def _measure(state: AutoL2State, step, loss, error, measured, factor) -> AutoL2State:
+    """Algorithm 1 at one measurement if ``measured`` (traced bool), else ``state`` as it is."""
+    first = state.measurements == 0
+    increases = (((loss > state.min_loss) & (state.prev_loss > state.min_loss))
+                 | ((error > state.min_error) & (state.prev_error > state.min_error)))
+    decay = measured & ~first & increases & (step > state.min_step)
+    record = measured & ~first & ~decay
+    scale = jnp.where(decay, state.scale * jnp.float32(factor), state.scale)
+    return state._replace(
+        lam=jnp.where(decay, state.lam0 / scale, state.lam),
+        scale=scale,
+        decays=state.decays + decay.astype(jnp.int32),
+        min_step=jnp.where(decay, _min_step_after(step, state.period0 * scale), state.min_step),
+        min_loss=jnp.where(record, jnp.fmin(state.prev_loss, state.min_loss), state.min_loss),
+        min_error=jnp.where(record, jnp.fmin(state.prev_error, state.min_error), state.min_error),
+        prev_loss=jnp.where(measured, loss, state.prev_loss),
+        prev_error=jnp.where(measured, error, state.prev_error),
+        measurements=state.measurements + measured.astype(jnp.int32),
+        last_decay=jnp.where(decay, step, state.last_decay))
+
+
+def controller(init: float = INIT, factor: float = FACTOR, refractory: float = REFRACTORY) -> Controller:
+    """Algorithm 1 as pure ``init``/``update`` functions (see the module docstring).
+
+    init: starting lam (>= 0); factor: decay factor (> 1); refractory: after a decay lam stays
+    put for ``refractory / lam`` steps (>= 0). ``update(state, step, loss, error, measured=True)``
+    returns the state after the measurement ``(step, loss, error)`` if ``measured`` (a bool,
+    possibly traced), else ``state`` unchanged. Raises ValueError/TypeError naming a bad argument.
+    """
+    init, factor, refractory = _check_args(init, factor, refractory)
+
+    def init_fn() -> AutoL2State:
+        return _fresh_state(init, refractory, _period0(refractory, init))
+
+    def update_fn(state: AutoL2State, step, loss, error, measured=True) -> AutoL2State:
+        step = jnp.asarray(step, jnp.int32)
+        loss, error = jnp.asarray(loss, jnp.float32), jnp.asarray(error, jnp.float32)
+        return _measure(state, step, loss, error, jnp.asarray(measured, bool), factor)
+
+    return Controller(init_fn, update_fn)
+
+
+# ----------------------------------------------------------------------------- optax
+
+def add_l2(init: float = INIT, factor: float = FACTOR,
+           refractory: float = REFRACTORY) -> optax.GradientTransformationExtraArgs:
+    """Coupled L2 with the AutoL2 schedule: ``updates + lam * params``, lam from :func:`controller`.
+
+    ``update(updates, state, params, *, loss, error, measured=True, step=None)``: ``loss`` and
+    ``error`` are the training loss without the L2 term and the training error of ``params``
+    (scalars, traced is fine); ``measured`` (bool, traced is fine) says whether they are a
+    measurement of Algorithm 1; ``step`` is its update count (default: the updates this
+    transform has applied). The controller acts first, so the lam it decides is used by this very
+    update. Chain it before the optimizer: ``optax.chain(add_l2(), optax.sgd(eta, momentum=0.9))``.
+    Read lam with :func:`current_lam`. Arguments as in :func:`controller`.
+    """
+    ctrl = controller(init, factor, refractory)
+
+    def init_fn(params) -> AddL2State:
+        del params
+        return AddL2State(count=jnp.zeros((), jnp.int32), autol2=ctrl.init())
+
+    def update_fn(updates, state: AddL2State, params=None, *, loss, error, measured=True,
+                  step=None, **extra_args):
+        del extra_args
+        if params is None:
+            raise ValueError("`params` must be given to add_l2's update (it adds lam * params)")
+        step = state.count if step is None else step
+        inner = ctrl.update(state.autol2, step, loss, error, measured)
+        lam = inner.lam
+        updates = jax.tree.map(lambda g, p: g + lam.astype(jnp.result_type(g)) * p, updates, params)
+        return updates, AddL2State(count=state.count + 1, autol2=inner)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def _is_autol2(x) -> bool:
+    return isinstance(x, AutoL2State)
+
+
+def controller_state(opt_state: Any) -> AutoL2State:
+    """The one :class:`AutoL2State` inside ``opt_state`` (an optax state of any nesting, e.g. of
+    ``optax.chain(add_l2(), ...)`` or ``inject_hyperparams``). ValueError if none or several."""
+    found = [s for s in jax.tree.leaves(opt_state, is_leaf=_is_autol2) if _is_autol2(s)]
+    if len(found) != 1:
+        raise _checks.bad_value("opt_state", f"must hold exactly one AutoL2 state, found {len(found)}")
+    return found[0]
+
+
+def current_lam(opt_state: Any) -> jax.Array:
+    """The lam in force (float32 ``()``, ``(C,)`` under vmap) of the AutoL2 state in ``opt_state``:
+    the one the last update used (``init`` before any)."""
+    return controller_state(opt_state).lam
+
+
+def with_init_lam(opt_state: Any, lam) -> Any:
+    """A copy of a *fresh* ``opt_state`` whose AutoL2 schedule starts at ``lam`` (>= 0; may be
+    traced, e.g. one starting lam per configuration under vmap). The refractory periods follow
+    (``refractory / lam``). ValueError unless ``opt_state`` holds exactly one AutoL2 state."""
+    st = controller_state(opt_state)
+    if not isinstance(lam, jax.core.Tracer):
+        _checks.nonneg_float("lam", lam)
+    lam = jnp.asarray(lam, jnp.float32) + jnp.zeros_like(st.lam0)
+    new = st._replace(lam=lam / st.scale, lam0=lam, period0=st.refractory / lam)
+    return jax.tree.map(lambda s: new if _is_autol2(s) else s, opt_state, is_leaf=_is_autol2)
+
+
+# ----------------------------------------------------------------------------- replay
+
+def _check_stream(steps, losses, errors):
+    """steps: int (M,) strictly increasing in [0, 2**31); losses, errors: real (M,), same M."""
+    s = np.asarray(steps)
+    if s.dtype.kind not in "iu" and not (s.dtype.kind == "f" and np.all(s == np.round(s))):
+        raise _checks.bad_type("steps", f"must be integers, got dtype {s.dtype}")
+    s = _checks.curve("steps", s).astype(np.int64)
+    if np.any(s < 0) or np.any(s > _INT_MAX) or np.any(np.diff(s) <= 0):
+        raise _checks.bad_value("steps", "must be strictly increasing integers in [0, 2**31)")
+    losses = _checks.curve("losses", losses).astype(np.float32)
+    errors = _checks.curve("errors", errors).astype(np.float32)
+    _checks.same_length("steps", s, "losses", losses)
+    _checks.same_length("steps", s, "errors", errors)
+    return s, losses, errors
+
+
+def _replay_min_step(step: int, period: np.float32) -> int:
+    """:func:`_min_step_after` in Python integers (the same saturation)."""
+    if np.isnan(period) or period >= _BIG:
+        return _INT_MAX
+    return min(step + int(np.floor(period)), _INT_MAX)
+
+
+def replay(steps, losses, errors, *, init: float = INIT, factor: float = FACTOR,
+           refractory: float = REFRACTORY) -> np.ndarray:
+    """Algorithm 1 over a recorded measurement stream: the lam in force after each measurement.
+
+    steps: update counts (M,) of the measurements, strictly increasing integers >= 0; losses:
+    training losses without the L2 term (M,); errors: training errors (M,) (NaN allowed: such a
+    measurement never triggers a decay). Returns float32 (M,). Plain numpy, written as the
+    pseudo-code (the reference the jitted :func:`controller` is tested against); arithmetic as
+    in the module docstring. Raises ValueError/TypeError naming a bad argument.
+    """
+    init, factor, refractory = _check_args(init, factor, refractory)
+    steps, losses, errors = _check_stream(steps, losses, errors)
+    lam0, f = np.float32(init), np.float32(factor)
+    period0 = _period0(refractory, init)
+    lam, scale, min_step = lam0, np.float32(1.0), 0
+    min_loss = min_error = np.float32(np.inf)
+    out = np.empty(len(steps), np.float32)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for i, (s, loss, error) in enumerate(zip(steps.tolist(), losses, errors)):
+            if i > 0:
+                lp, ep = losses[i - 1], errors[i - 1]
+                increases = (loss > min_loss and lp > min_loss) or (error > min_error and ep > min_error)
+                if increases and s > min_step:
+                    scale = np.float32(scale * f)
+                    lam = np.float32(lam0 / scale)
+                    min_step = _replay_min_step(s, np.float32(period0 * scale))
+                else:
+                    min_loss, min_error = np.fmin(lp, min_loss), np.fmin(ep, min_error)
+            out[i] = lam
+    return out
