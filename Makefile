@@ -31,6 +31,7 @@ sync: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m l2lab.bench theory
 	$(BIN)/python -m l2lab.bench sweep
+	$(BIN)/python -m l2lab.bench autol2
 
 clean:
 	rm -rf _build
