@@ -24,7 +24,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["bad_value", "bad_type", "argument_of", "integer", "positive_int", "nonneg_int", "real",
+__all__ = ["cli_type", "bad_value", "bad_type", "argument_of", "integer", "positive_int", "nonneg_int", "real",
            "finite", "positive_float", "nonneg_float", "one_of", "boolean", "string", "path", "curve",
            "same_length"]
 
@@ -209,3 +209,23 @@ def same_length(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
     if np.shape(a) != np.shape(b):
         raise bad_value(name_a, f"and `{name_b}` must have the same shape, got "
                                 f"{np.shape(a)} and {np.shape(b)}")
+
+
+def cli_type(what: str, parse, check):
+    """An argparse ``type=``: ``check(parse(text))``; a failure of either becomes argparse's
+    one-line "argument --option: message" (a ValueError/TypeError of ``check`` keeps its
+    message). ``what`` names the expected kind, e.g. ``"an integer"``."""
+    import argparse
+
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        try:
+            return check(value)
+        except (TypeError, ValueError) as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = what   # argparse names the type in some messages
+    return convert

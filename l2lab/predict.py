@@ -305,20 +305,8 @@ def measure_c_preset(arch: str, scale: str, *, eta: Optional[float] = None, lam:
 # ----------------------------------------------------------------------------- CLI
 
 def _cli_type(what: str, check: Callable, parse: Callable = float):
-    """argparse ``type=``: ``check(parse(text))``; failures become "argument --opt: message"."""
-
-    def convert(text: str):
-        try:
-            value = parse(text)
-        except (TypeError, ValueError):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        try:
-            return check(value)
-        except (TypeError, ValueError) as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-
-    convert.__name__ = what
-    return convert
+    """argparse ``type=``: ``check(parse(text))`` (see :func:`l2lab._checks.cli_type`)."""
+    return _checks.cli_type(what, parse, check)
 
 
 def _parser() -> argparse.ArgumentParser:

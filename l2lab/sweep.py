@@ -715,22 +715,7 @@ def _option(field: Optional[str]) -> Optional[str]:
     return "--" + field.replace("_", "-") if field in SweepSpec._fields else None
 
 
-def _cli_type(what: str, parse, check):
-    """An argparse ``type=``: ``check(parse(text))``; a failure of either becomes argparse's
-    "argument --option: message" (a ValueError/TypeError of ``check`` keeps its message)."""
-
-    def convert(text: str):
-        try:
-            value = parse(text)
-        except (TypeError, ValueError):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        try:
-            return check(value)
-        except (TypeError, ValueError) as e:
-            raise argparse.ArgumentTypeError(str(e)) from None
-
-    convert.__name__ = what   # argparse names the type in some messages
-    return convert
+_cli_type = _checks.cli_type
 
 
 def _cli_list(what: str, parse, name: str, check):

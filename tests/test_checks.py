@@ -130,7 +130,8 @@ def test_checks_module_depends_on_nothing_in_l2lab():
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module.split(".")[0])
-    assert imported <= {"__future__", "math", "numbers", "os", "pathlib", "typing", "numpy"}, imported
+    assert imported <= {"__future__", "argparse", "math", "numbers", "os", "pathlib", "typing",
+                        "numpy"}, imported
 
 
 def test_no_module_reaches_into_another_modules_private_checks():
@@ -139,3 +140,19 @@ def test_no_module_reaches_into_another_modules_private_checks():
         text = path.read_text()
         for mod in ("_train", "_data", "_measure", "train", "data", "sweep"):
             assert f"{mod}._check" not in text, f"{path.name} uses {mod}._check*"
+
+
+def test_cli_type_turns_bad_text_and_bad_values_into_argparse_errors():
+    import argparse
+
+    conv = C.cli_type("an integer", int, lambda v: C.positive_int("budget", v))
+    assert conv("12") == 12
+    with pytest.raises(argparse.ArgumentTypeError, match="expected an integer, got 'x'"):
+        conv("x")
+    with pytest.raises(argparse.ArgumentTypeError, match="budget"):
+        conv("0")
+    p = argparse.ArgumentParser(prog="prog")
+    p.add_argument("--budget", type=conv)
+    with pytest.raises(SystemExit) as e:
+        p.parse_args(["--budget", "-3"])
+    assert e.value.code == 2
