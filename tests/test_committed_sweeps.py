@@ -15,7 +15,7 @@ import pytest
 from l2lab import measure, sweep
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sweeps"
-SWEEPS = sorted(p for p in DATA.glob("*") if (p / "manifest.json").is_file()) if DATA.is_dir() else []
+SWEEPS = sorted(m.parent for m in DATA.rglob("manifest.json")) if DATA.is_dir() else []
 PROVENANCE = ("l2lab_version", "git_commit", "git_dirty", "jax_version", "device_kind",
               "platform", "num_devices", "date_utc")
 
