@@ -4,6 +4,8 @@
   accuracy" (Sec. 2); the tolerance is absolute (0.005 = half a percentage point of accuracy).
 * :func:`peak_accuracy` -- the maximum test accuracy reached during training (SM A: "we report the
   maximum performance during training").
+* :func:`steps_to_reach` -- the first measured step at which a curve reaches a target (for
+  example the best constant-lam accuracy, for AutoL2).
 * :func:`fit_c` -- the coefficient ``c = t* lam`` of Sec. 1.1 (or ``c' = t* eta lam`` when the
   learning rates are given, the quantity held fixed by the paper's budgets ``t eta lam = 2`` for
   FC and ``0.1`` for WRN), summarised over configurations.
@@ -16,7 +18,7 @@ import numpy as np
 
 from l2lab import _checks
 
-__all__ = ["steps_to_peak", "peak_accuracy", "steps_to_fit", "fit_c", "CFit"]
+__all__ = ["steps_to_peak", "peak_accuracy", "steps_to_fit", "steps_to_reach", "fit_c", "CFit"]
 
 # Every function raises ValueError for an empty curve or curves of different lengths (bad
 # input), and TypeError for a non-numeric one; a curve whose entries are all NaN (a run that
@@ -118,4 +120,18 @@ def steps_to_fit(steps, train_error, threshold: float = 0.0) -> float:
     _checks.same_length("steps", s, "train_error", e)
     threshold = _checks.real("threshold", threshold, minimum=0.0, maximum=1.0)
     hit = np.flatnonzero(np.isfinite(e) & (e <= threshold))
+    return float(s[hit[0]]) if hit.size else float("nan")
+
+
+def steps_to_reach(steps, acc, target) -> float:
+    """First measured step at which ``acc >= target``; NaN if it never gets there.
+
+    steps: (M,) finite, non-decreasing step counts (M >= 1); acc: (M,) accuracies (NaN
+    ignored); target: a finite number (for example another run's :func:`peak_accuracy`).
+    """
+    s = _steps(steps)
+    a = _checks.curve("acc", acc)
+    _checks.same_length("steps", s, "acc", a)
+    target = _checks.finite("target", target)
+    hit = np.flatnonzero(np.isfinite(a) & (a >= target))
     return float(s[hit[0]]) if hit.size else float("nan")

@@ -14,8 +14,8 @@ paper's invariant is ``c' = t* eta lam`` (the budgets ``t eta lam = 2`` of the s
 
 * :func:`predict_lambda` -- the formulas above.
 * :func:`measure_c` -- the cheap run for any Flax ``apply_fn`` and the user's own data (through
-  :class:`l2lab.train.Engine`); :func:`measure_c_preset` -- the same for the paper's
-  architectures (:func:`l2lab.sweep.preset`). The run stops as soon as the peak is certain
+  :class:`l2lab.train.Engine`); :func:`measure_c_spec` -- the same for the setup of a sweep
+  spec, :func:`measure_c_preset` for the paper's architectures (:func:`l2lab.sweep.preset`). The run stops as soon as the peak is certain
   (:func:`peak_is_certain`), not after a fixed budget.
 * :func:`first_decay_step` -- ``T1`` of the engine's ``"paper"`` learning-rate schedule.
 
@@ -47,7 +47,7 @@ from l2lab import measure as _measure
 from l2lab import train as _train
 
 __all__ = ["CMeasurement", "predict_lambda", "first_decay_step", "peak_is_certain", "measure_c",
-           "measure_c_preset", "PresetSetup", "preset_setup", "main"]
+           "measure_c_spec", "measure_c_preset", "PresetSetup", "spec_setup", "preset_setup", "main"]
 
 DEFAULT_LAM = 0.01          # Figure 4a: lam = 0.01 for the WRN
 ARCHS = ("fc", "cnn", "cnn_bn", "wrn")
@@ -256,17 +256,16 @@ class PresetSetup(NamedTuple):
     eta: float
 
 
-def preset_setup(arch: str, scale: str, seed: int = 0) -> PresetSetup:
-    """Model, data and initial weights of ``l2lab.sweep.preset(arch, scale)`` built as
-    :func:`l2lab.sweep.run_sweep` builds them. Raises FileNotFoundError if the dataset
-    (CIFAR-10 at paper scale) is not on disk."""
+def spec_setup(spec, seed: int = 0) -> PresetSetup:
+    """Model, data and initial weights of a :class:`l2lab.sweep.SweepSpec` built as
+    :func:`l2lab.sweep.run_sweep` builds them; ``eta`` is the spec's middle learning rate.
+    Raises FileNotFoundError if the dataset (CIFAR-10 at paper scale) is not on disk."""
     from l2lab import models as _models
     from l2lab import sweep as _sweep
 
-    _checks.one_of("arch", arch, ARCHS)
-    _checks.one_of("scale", scale, SCALES)
+    if not isinstance(spec, _sweep.SweepSpec):
+        raise _checks.bad_type("spec", f"must be an l2lab.sweep.SweepSpec, got {type(spec).__name__}")
     seed = _checks.nonneg_int("seed", seed)
-    spec = _sweep.preset(arch, scale)
     train_ds, test_ds = _sweep._load_data(spec)
     model = _models.make_model(spec.arch, num_classes=int(train_ds.num_classes), **spec.model_kwargs)
     params = _models.init(model, _train.seed_keys(seed)[0], (1,) + tuple(np.shape(train_ds.x)[1:]))
@@ -274,23 +273,30 @@ def preset_setup(arch: str, scale: str, seed: int = 0) -> PresetSetup:
     return PresetSetup(spec, model, params, train_ds, test_ds, float(etas[len(etas) // 2]))
 
 
-def measure_c_preset(arch: str, scale: str, *, eta: Optional[float] = None, lam: float = DEFAULT_LAM,
-                     momentum: Optional[float] = None, tol: Optional[float] = None,
-                     max_steps: Optional[int] = None, seed: int = 0, progress: bool = True,
-                     setup: Optional[PresetSetup] = None, **stop) -> CMeasurement:
-    """:func:`measure_c` for a paper architecture at ``scale`` (``l2lab.sweep.preset``): its
-    model, data, batch size, loss, augmentation and measurement density. None means the preset's
-    value: eta its middle learning rate, momentum its momentum, tol its ``t_star_tol`` (so c is
-    comparable with the sweep's recorded t*; 0.005 but for FC tiny, 0.001), max_steps its
-    ``max_steps``. ``setup``: a :func:`preset_setup` already built; ``stop``: patience, min_below.
-    """
+def preset_setup(arch: str, scale: str, seed: int = 0) -> PresetSetup:
+    """:func:`spec_setup` of ``l2lab.sweep.preset(arch, scale)``."""
+    from l2lab import sweep as _sweep
+
     _checks.one_of("arch", arch, ARCHS)
     _checks.one_of("scale", scale, SCALES)
+    return spec_setup(_sweep.preset(arch, scale), seed)
+
+
+def measure_c_spec(spec, *, eta: Optional[float] = None, lam: float = DEFAULT_LAM,
+                   momentum: Optional[float] = None, tol: Optional[float] = None,
+                   max_steps: Optional[int] = None, seed: int = 0, progress: bool = True,
+                   setup: Optional[PresetSetup] = None, **stop) -> CMeasurement:
+    """:func:`measure_c` for the setup of a sweep ``spec`` (:class:`l2lab.sweep.SweepSpec`): its
+    model, data, batch size, loss, augmentation and measurement density, so that c is measured
+    as the sweep it replaces trains. None means the spec's value: eta its middle learning rate,
+    momentum its momentum, tol its ``t_star_tol`` (comparable with the sweep's recorded t*),
+    max_steps its ``max_steps``. ``setup``: a :func:`spec_setup` of ``spec`` already built;
+    ``stop``: patience, min_below.
+    """
     if setup is None:
-        setup = preset_setup(arch, scale, seed)
-    elif not isinstance(setup, PresetSetup) or setup.spec.arch != arch:
-        raise _checks.bad_type("setup", f"must be the preset_setup({arch!r}, {scale!r}) result")
-    spec = setup.spec
+        setup = spec_setup(spec, seed)
+    elif not isinstance(setup, PresetSetup) or setup.spec != spec:
+        raise _checks.bad_type("setup", "must be the spec_setup(spec) result")
     model = setup.model
     return measure_c(lambda p, x: model.apply({"params": p}, x), setup.params, setup.train_ds, setup.test_ds,
                      eta=setup.eta if eta is None else eta, lam=lam, batch_size=spec.batch_size,
@@ -300,6 +306,20 @@ def measure_c_preset(arch: str, scale: str, *, eta: Optional[float] = None, lam:
                      points_per_octave=spec.points_per_octave, eval_batch_size=spec.eval_batch_size,
                      augment=_train.augmentation() if spec.augment else None, seed=seed,
                      progress=progress, **stop)
+
+
+def measure_c_preset(arch: str, scale: str, *, setup: Optional[PresetSetup] = None, **kwargs) -> CMeasurement:
+    """:func:`measure_c_spec` for ``l2lab.sweep.preset(arch, scale)`` (0.005 tolerance but for FC
+    tiny, 0.001). ``setup``: a :func:`preset_setup` already built; ``kwargs``: those of
+    :func:`measure_c_spec` (eta, lam, momentum, tol, max_steps, seed, progress, patience,
+    min_below)."""
+    _checks.one_of("arch", arch, ARCHS)
+    _checks.one_of("scale", scale, SCALES)
+    if setup is None:
+        setup = preset_setup(arch, scale, kwargs.get("seed", 0))
+    elif not isinstance(setup, PresetSetup) or setup.spec.arch != arch:
+        raise _checks.bad_type("setup", f"must be the preset_setup({arch!r}, {scale!r}) result")
+    return measure_c_spec(setup.spec, setup=setup, **kwargs)
 
 
 # ----------------------------------------------------------------------------- CLI
