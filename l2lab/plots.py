@@ -223,10 +223,12 @@ def title_of(fig: go.Figure) -> str:
 
 
 def _shows_legend(fig: go.Figure) -> bool:
-    """Whether plotly draws a legend for ``fig`` (its rule: more than one trace, unless
+    """Whether plotly draws a legend for ``fig`` (plotly.js's rule: more than one trace, or a
+    single trace that sets ``showlegend=True`` itself, as :func:`traces` does, unless
     ``layout.showlegend`` says otherwise; traces with ``showlegend=False`` have no entry)."""
     entries = [t for t in fig.data if t.showlegend is not False]
-    shown = fig.layout.showlegend if fig.layout.showlegend is not None else len(fig.data) > 1
+    default = len(fig.data) > 1 or any(t.showlegend is True for t in fig.data)
+    shown = fig.layout.showlegend if fig.layout.showlegend is not None else default
     return bool(shown and entries)
 
 

@@ -209,17 +209,20 @@ def test_title_and_legend_never_share_the_top_of_the_figure():
     assert fig.layout.legend.title.text == "Many curves" and fig.layout.legend.title.side == "top"
     assert fig.layout.legend.orientation == "h" and fig.layout.legend.yanchor == "bottom"
     assert fig.layout.legend.y > 1.0            # above the plot area, never over the data
-    # one curve: no legend is drawn, so the title is the plot's, and pushes the margin
-    one = plots.line(x, {"only": x}, title="One curve")
+    # one trace without an explicit showlegend: plotly.js draws no legend, so the title is the
+    # plot's, and pushes the margin
+    one = plots.style(go.Figure(go.Scatter(x=x, y=x, name="only")), title="One curve")
     assert one.layout.title.text == "One curve" and one.layout.title.automargin is True
     assert one.layout.legend.title.text in (None, "")
     # a trace added later makes a legend: place_title moves the title into it
     one.add_scatter(x=x, y=2 * x, name="second")
     assert plots.place_title(one) is one
     assert one.layout.title.text == "" and one.layout.legend.title.text == "One curve"
-    # a single trace that asks for its legend entry keeps the legend title
-    fig1 = plots.style(go.Figure(go.Scatter(x=x, y=x, name="a", showlegend=True)), title="T")
-    assert plots.title_of(fig1) == "T"
+    # a single trace that sets showlegend=True itself (plots.traces does) gets a legend from
+    # plotly.js (it counts such a trace twice), so the title goes into the legend
+    for fig1 in (plots.style(go.Figure(go.Scatter(x=x, y=x, name="a", showlegend=True)), title="T"),
+                 plots.line(x, {"only": x}, title="T")):
+        assert plots.title_of(fig1) == "T" and fig1.layout.legend.title.text == "T"
     nolegend = plots.style(go.Figure([go.Scatter(x=x, y=x), go.Scatter(x=x, y=x)])
                            .update_layout(showlegend=False), title="T")
     assert nolegend.layout.title.text == "T"
