@@ -32,7 +32,8 @@ def measurement_figure(m) -> go.Figure:
                      yaxis="test accuracy", log_x=True)
     fig.add_vline(x=m.c, line_dash="dash", line_color="gray",
                   annotation_text=f"c = t*·λ = {m.c:.3g}", annotation_position="bottom right")
-    return fig
+    fig.update_layout(showlegend=False)      # one curve; plotly would show a legend with the line
+    return plots.place_title(fig)
 
 
 def accuracy_vs_lambda_figure(rows) -> go.Figure:
@@ -45,7 +46,7 @@ def accuracy_vs_lambda_figure(rows) -> go.Figure:
                         name=f"T = {r.budget}", line={"color": color})
         if 1.0 in r.predicted_lam:
             fig.add_vline(x=r.predicted_lam[1.0], line_dash="dash", line_color=color, opacity=0.6)
-    return plots.style(fig, title="Peak test accuracy within budget T (dashed: λ_pred = c/T)",
+    return plots.style(fig, title="Peak accuracy within T (dashed: c/T)",
                        xaxis="λ", yaxis="max test accuracy", log_x=True)
 
 
@@ -56,7 +57,7 @@ def tuned_vs_predicted_figure(rows, *, budget_name: str = "T") -> go.Figure:
     t = np.array([r.budget for r in rows], float)
     lam = np.array([r.tuned.lam for r in rows])
     fig = go.Figure()
-    fig.add_scatter(x=t, y=lam, mode="markers", name="tuned λ (band: within 0.1%)",
+    fig.add_scatter(x=t, y=lam, mode="markers", name="tuned λ (0.1% band)",
                     marker={"color": plots.COLORS[0], "size": 9},
                     error_y=dict(type="data", symmetric=False,
                                  array=[r.tuned.high for r in rows] - lam,
@@ -65,7 +66,7 @@ def tuned_vs_predicted_figure(rows, *, budget_name: str = "T") -> go.Figure:
         y = [r.predicted_lam.get(f, np.nan) for r in rows]
         fig.add_scatter(x=t, y=y, mode="lines+markers", name=name,
                         line={"color": plots.COLORS[i + 1], "dash": "dash"})
-    return plots.style(fig, title="Tuned λ against the prediction", xaxis="training budget T (steps)",
+    return plots.style(fig, title="Tuned and predicted λ", xaxis="training budget T (steps)",
                        yaxis="λ", log_x=True, log_y=True)
 
 
@@ -102,5 +103,6 @@ def autol2_figure(constant: Sequence, auto: Sequence, *, title: str = "AutoL2") 
                         line={"color": color, "dash": "dot"}, name=f"λ (AutoL2 from {r.config.lam:g})")
     plots.style(fig, title=title, xaxis="step", yaxis="test accuracy", log_x=True)
     fig.update_layout(yaxis2=dict(title=dict(text="AutoL2 λ (dotted)"), type="log", overlaying="y",
-                                  side="right", showgrid=False))
+                                  side="right", showgrid=False, automargin=True, dtick=1,
+                                  exponentformat="power"))
     return plots.place_title(fig)
