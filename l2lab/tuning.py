@@ -273,12 +273,14 @@ def autol2_table(comparisons: Dict[str, AutoL2Comparison]) -> str:
     if not isinstance(comparisons, dict) or not comparisons:
         raise _checks.bad_type("comparisons", "must be a non-empty dict name -> AutoL2Comparison")
     w = max(len(n) for n in comparisons)
-    lines = [f"{'':<{w}}  {'best const lam':>14} {'acc':>6} {'t*':>5} {'shrink':>6}  |  {'AutoL2 from':>11} "
-             f"{'acc':>6} {'t*':>5} {'shrink':>6} {'reaches best at':>15}  lam decays at",
-             f"{'':<{w}}  (shrink: smallest ||theta|| / initial ||theta||)"]
+    lines = [f"{'':<{w}}  {'best constant lam':<27} | AutoL2",
+             f"{'':<{w}}  {'lam':>7} {'acc':>6} {'t*':>5} {'shrink':>6} | {'acc':>6} {'t*':>5} {'shrink':>6} "
+             f"{'reaches best at':>15}  lam decays at"]
     for name, c in comparisons.items():
         reach = "never" if not np.isfinite(c.steps_to_best) else f"{c.steps_to_best:.0f}"
-        lines.append(f"{name:<{w}}  {c.best_lam:>14.2g} {c.best_accuracy:6.4f} {c.best_t_star:5.0f} "
-                     f"{c.best_shrink:6.2f}  |  {c.auto_init:>11.2g} {c.auto_accuracy:6.4f} {c.auto_t_star:5.0f} "
-                     f"{c.auto_shrink:6.2f} {reach:>15}  {', '.join(str(int(s)) for s in c.changes) or '-'}")
+        lines.append(f"{name:<{w}}  {c.best_lam:>7.2g} {c.best_accuracy:6.4f} {c.best_t_star:5.0f} "
+                     f"{c.best_shrink:6.2f} | {c.auto_accuracy:6.4f} {c.auto_t_star:5.0f} {c.auto_shrink:6.2f} "
+                     f"{reach:>15}  {', '.join(str(int(s)) for s in c.changes) or '-'}")
+    lines.append("shrink: smallest ||theta|| / initial; reaches best at: AutoL2's first step at the "
+                 "best constant accuracy")
     return "\n".join(lines)

@@ -137,7 +137,7 @@ def test_autol2_against_constant(tmp_path):
     assert (np.isnan(c.steps_to_best) and hit.size == 0) or c.steps_to_best == auto.result.steps[hit[0]]
     assert c.final_lam == auto.result.lam[-1] == pytest.approx(0.1 / 10.0 ** len(c.changes), rel=1e-6)
     text = U.autol2_table({"toy": c})
-    assert text.splitlines()[2].startswith("toy")
+    assert text.splitlines()[2].startswith("toy") and f"{c.auto_accuracy:.4f}" in text.splitlines()[2]
     norm = auto.result.param_norm
     assert c.auto_shrink == pytest.approx(norm.min() / norm[0]) and 0 < c.auto_shrink <= 1
     fig = F.autol2_figure(const, [auto], title="toy")
