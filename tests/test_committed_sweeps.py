@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,22 @@ import pytest
 from l2lab import measure, sweep
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sweeps"
-SWEEPS = sorted(m.parent for m in DATA.rglob("manifest.json")) if DATA.is_dir() else []
+
+
+def _committed_manifests():
+    """Manifests git tracks (a sweep running in this checkout, not yet committed, is not
+    checked); every manifest when this is not a git checkout."""
+    found = sorted(DATA.rglob("manifest.json")) if DATA.is_dir() else []
+    try:
+        out = subprocess.run(["git", "ls-files", "--full-name", "-z", str(DATA)], capture_output=True,
+                             cwd=DATA.parent.parent, check=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return found
+    tracked = {DATA.parent.parent / f for f in out.split("\0") if f}
+    return [m for m in found if m in tracked]
+
+
+SWEEPS = sorted(m.parent for m in _committed_manifests())
 PROVENANCE = ("l2lab_version", "git_commit", "git_dirty", "jax_version", "device_kind",
               "platform", "num_devices", "date_utc")
 
