@@ -41,7 +41,8 @@ Record format (``"format": "l2lab.sweep.record/1"``, plain JSON, NaN written as 
 ``lam`` (the lam of the update that produced each point, :class:`l2lab.train.TrainResult`)
 and ``lam_changes`` came with the lam schedules (``SweepSpec.lam_schedule``: ``"constant"``,
 ``"early:E"``, ``"autol2"``); records written before them load with the constant lam they ran
-at and no change. The config dict gains ``lam_schedule`` and ``autol2_every`` likewise.
+at and no change. The config dict gains ``lam_schedule`` and ``autol2_every`` likewise, and
+``optimizer`` (``SweepSpec.optimizer``: ``"sgd"``, ``"adam"``, ``"adamw"``; older records ran SGD).
 
 CLI: ``python -m l2lab.sweep --arch fc --scale tiny --out data/sweeps/fc-tiny`` (see ``--help``).
 """
@@ -74,7 +75,8 @@ __all__ = ["SweepSpec", "Record", "SCALES", "CONFIG_BATCHINGS", "resolve_config_
            "run_sweep", "load_sweep", "preset", "main"]
 
 RECORD_FORMAT = "l2lab.sweep.record/1"
-_LATER_FIELDS = {"lam_schedule": "constant", "autol2_every": 5}   # SweepSpec fields added later
+_LATER_FIELDS = {"lam_schedule": "constant", "autol2_every": 5,   # SweepSpec fields added later
+                 "optimizer": "sgd"}
 MANIFEST_FORMAT = "l2lab.sweep.manifest/1"
 _CURVES = ("train_loss", "train_error", "test_accuracy", "test_loss", "param_norm")
 
@@ -92,6 +94,8 @@ class SweepSpec(NamedTuple):
     augment: SM A's flip/crop/mixup on training minibatches (images only).
     lam_schedule, autol2_every: as in TrainConfig (for ``"autol2"`` the ``lams`` are the
     starting lams; an ``"early:E"`` above a configuration's budget is an error).
+    optimizer: ``"sgd"``, ``"adam"`` or ``"adamw"``, as in TrainConfig (one per sweep: its single
+    Engine trains every group with it).
     """
 
     arch: str = "fc"
@@ -117,6 +121,7 @@ class SweepSpec(NamedTuple):
     image_size: int = 32
     lam_schedule: str = "constant"
     autol2_every: int = 5
+    optimizer: str = "sgd"
 
     def to_json(self) -> Dict[str, Any]:
         d = self._asdict()
@@ -286,7 +291,7 @@ def expand(spec: SweepSpec) -> Tuple[List[_train.TrainConfig], List[Dict[str, An
                     momentum=float(spec.momentum), schedule=spec.schedule, loss=spec.loss, seed=int(seed),
                     points_per_octave=spec.points_per_octave, eval_batch_size=spec.eval_batch_size,
                     augment=bool(spec.augment), lam_schedule=spec.lam_schedule,
-                    autol2_every=spec.autol2_every)
+                    autol2_every=spec.autol2_every, optimizer=spec.optimizer)
                 keep.append(cfg.validate())
     if not keep:
         raise ValueError("the sweep has no configuration within max_steps")
@@ -452,7 +457,8 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     engine = _train.Engine(apply_fn, train_ds, test_ds, batch_size=spec.batch_size, loss=spec.loss,
                            momentum=spec.momentum, schedule=spec.schedule, eval_batch_size=spec.eval_batch_size,
                            augment=_train.augmentation() if spec.augment else None,
-                           lam_schedule=spec.lam_schedule, autol2_every=spec.autol2_every)
+                           lam_schedule=spec.lam_schedule, autol2_every=spec.autol2_every,
+                           optimizer=spec.optimizer)
     mesh = Mesh(np.asarray(devices), ("c",))
     shard, repl = NamedSharding(mesh, P("c")), NamedSharding(mesh, P())
     data = jax.device_put(engine.data, repl)
@@ -690,12 +696,14 @@ def _validate_spec(spec: SweepSpec) -> None:
     _checks.nonneg_float("t_star_tol", spec.t_star_tol)
     _checks.boolean("augment", spec.augment)
     _checks.one_of("image_size", spec.image_size, IMAGE_SIZES)
-    # batch_size, momentum, schedule, loss, points_per_octave, eval_batch_size, autol2_every:
-    # TrainConfig's rules; lam_schedule's form here, its "early:E" against each budget in expand
+    # batch_size, momentum, schedule, loss, points_per_octave, eval_batch_size, autol2_every,
+    # optimizer: TrainConfig's rules; lam_schedule's form here, its "early:E" against each budget in expand
     _train.TrainConfig(eta=1.0, lam=0.0, steps=1, batch_size=spec.batch_size, momentum=spec.momentum,
                        schedule=spec.schedule, loss=spec.loss, points_per_octave=spec.points_per_octave,
-                       eval_batch_size=spec.eval_batch_size, autol2_every=spec.autol2_every).validate()
-    _train.parse_lam_schedule(spec.lam_schedule)
+                       eval_batch_size=spec.eval_batch_size, autol2_every=spec.autol2_every,
+                       optimizer=spec.optimizer).validate()
+    kind, _ = _train.parse_lam_schedule(spec.lam_schedule)
+    _train._check_optimizer(spec.optimizer, spec.momentum, kind)
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -792,6 +800,8 @@ def _parser() -> argparse.ArgumentParser:
                         "'autol2' (SM E, starting at each of --lams)")
     p.add_argument("--autol2-every", type=pos_int("autol2_every"),
                    help="AutoL2: measure every this many steps (SM E: 5)")
+    p.add_argument("--optimizer", choices=list(_train.OPTIMIZERS),
+                   help="'sgd' (default, the paper's), 'adam' (coupled L2) or 'adamw' (decoupled decay)")
     p.add_argument("--t-star-tol", type=number("t_star_tol", minimum=0.0),
                    help="accuracy tolerance of the recorded t* (>= 0; paper: 0.005)")
     p.add_argument("--checkpoint-seconds", type=number("checkpoint_seconds", minimum=0.0, allow_inf=True),
@@ -812,7 +822,8 @@ def _cli_spec(p: argparse.ArgumentParser, a: argparse.Namespace) -> Tuple[SweepS
             "schedule": a.schedule, "loss": a.loss, "points_per_octave": a.points_per_octave,
             "eval_batch_size": a.eval_batch_size, "max_steps": a.max_steps, "bucket": a.bucket,
             "max_group_size": a.max_group_size, "t_star_tol": a.t_star_tol, "augment": True if a.augment else None,
-            "image_size": a.image_size, "lam_schedule": a.lam_schedule, "autol2_every": a.autol2_every}
+            "image_size": a.image_size, "lam_schedule": a.lam_schedule, "autol2_every": a.autol2_every,
+            "optimizer": a.optimizer}
     spec = spec._replace(**{k: v for k, v in over.items() if v is not None})
     if a.width is not None:
         if spec.arch != "fc":

@@ -12,6 +12,15 @@ gradient (the weight-decay term is added *before* momentum, i.e. it is coupled, 
 decoupled). Both ``eta`` and ``lam`` live in an ``optax.inject_hyperparams`` state, so they are
 traced values that can change during training (AutoL2) and be ``vmap``-ed over (sweeps).
 
+Optimizers (``TrainConfig.optimizer``, ``Engine(optimizer=...)``; not in the paper, which uses
+SGD): ``"sgd"`` as above; ``"adam"`` -- Adam on the same objective, coupled L2: the gradient
+``grad L_data + lam * theta`` goes through Adam's moments and normalisation
+(``add_decayed_weights(lam)``, ``scale_by_adam()``, ``scale(-eta)``); ``"adamw"`` -- decoupled
+weight decay (Loshchilov & Hutter): ``theta <- theta - eta * (adam(grad L_data) + lam * theta)``
+(``scale_by_adam()``, ``add_decayed_weights(lam)``, ``scale(-eta)``, i.e. ``optax.adamw``). Adam
+uses optax's b1 = 0.9, b2 = 0.999, eps = 1e-8 and needs ``momentum == 0``. Every lam schedule
+and the learning-rate schedule act on both; AutoL2 (coupled by definition) takes sgd or adam.
+
 Data loss (SM A): the paper's normalised softmax cross-entropy::
 
     L_data(B) = -1 / (2 K |B|) * sum_{(x, y) in B} sum_i y_i log p_i(x),   p = softmax(f(x))
@@ -35,7 +44,8 @@ the lam of each update inside the step, from the step count, the configuration's
 * ``"constant"`` -- ``lam`` throughout (the default; the same program and results as before).
 * ``"early:E"`` -- ``lam`` for the first ``E`` updates, then 0 (``1 <= E <= steps``).
 * ``"autol2"`` -- SM E's AutoL2 (:mod:`l2lab.autol2`) starting at ``lam``: the optimizer is
-  ``optax.chain(autol2.add_l2(...), optax.sgd(eta, momentum))`` (the public transform itself) and
+  ``optax.chain(autol2.add_l2(...), optax.sgd(eta, momentum))`` (the public transform itself;
+  with ``optimizer="adam"``, ``optax.scale_by_adam()`` and ``optax.scale(-eta)`` after it) and
   every ``autol2_every`` updates (SM E: 5) the step passes it a measurement of the current
   parameters: the data loss (no L2 term) and the error **on the training batch the step already
   computes** (no extra forward pass; the measurement costs an argmax). With full-batch training
@@ -64,13 +74,14 @@ __all__ = [
     "TrainConfig", "TrainResult", "TrainState", "Measurement", "Engine",
     "xent_loss", "mse_loss", "l2_penalty", "total_loss", "make_optimizer", "lr_factor",
     "measurement_grid", "seed_keys", "set_hyperparams", "train", "LAM_SCHEDULES",
-    "parse_lam_schedule", "make_autol2_optimizer",
+    "parse_lam_schedule", "make_autol2_optimizer", "OPTIMIZERS",
 ]
 
 Params = Any
 LOSSES = ("xent", "mse")
 SCHEDULES = ("constant", "paper")
 LAM_SCHEDULES = ("constant", "early:E", "autol2")
+OPTIMIZERS = ("sgd", "adam", "adamw")
 _MAX_LAM_CHANGES = 64       # AutoL2 decays logged per run (float32 lam reaches 0 after ~45 decays)
 
 
@@ -112,23 +123,60 @@ def _sgd_l2(learning_rate, weight_decay, momentum):
     )
 
 
-def make_optimizer(eta: float, lam: float, momentum: float = 0.0) -> optax.GradientTransformation:
-    """SGD (+ optional heavy-ball momentum) on ``L_data + lam/2 |theta|^2``.
+def _adam_l2(learning_rate, weight_decay):
+    """Adam on ``L_data + lam/2 |theta|^2``: the L2 gradient goes through Adam's normalisation."""
+    return optax.chain(optax.add_decayed_weights(weight_decay), optax.scale_by_adam(), optax.scale(-learning_rate))
 
-    ``eta`` and ``lam`` are injected hyperparameters (``state.hyperparams["learning_rate"]`` and
-    ``["weight_decay"]``), so they may be traced and changed between steps; ``momentum`` is static.
-    """
+
+def _adamw(learning_rate, weight_decay):
+    """AdamW (decoupled): ``theta -= lr * (adam_direction + lam * theta)``, as ``optax.adamw``."""
+    return optax.chain(optax.scale_by_adam(), optax.add_decayed_weights(weight_decay), optax.scale(-learning_rate))
+
+
+def _check_optimizer(optimizer, momentum, lam_kind: Optional[str] = None) -> Tuple[str, float]:
+    """``(optimizer, momentum)`` checked: one of :data:`OPTIMIZERS`; momentum 0 unless SGD; not
+    ``"adamw"`` with the lam schedule kind ``"autol2"`` (AutoL2 schedules a coupled L2 term)."""
+    _checks.one_of("optimizer", optimizer, OPTIMIZERS)
     momentum = _check_momentum(momentum)
-    return optax.inject_hyperparams(_sgd_l2, static_args=("momentum",))(
-        learning_rate=eta, weight_decay=lam, momentum=float(momentum))
+    if optimizer != "sgd" and momentum != 0:
+        raise _checks.bad_value("momentum", f"must be 0 with optimizer={optimizer!r} (Adam has its own "
+                                            f"first moment), got {momentum:g}")
+    if optimizer == "adamw" and lam_kind == "autol2":
+        raise _checks.bad_value("optimizer", "'adamw' (decoupled decay) cannot be used with lam_schedule "
+                                             "'autol2', which schedules a coupled L2 term; use 'adam' or 'sgd'")
+    return optimizer, momentum
 
 
-def make_autol2_optimizer(eta: float, momentum: float = 0.0) -> optax.GradientTransformation:
-    """``optax.chain(autol2.add_l2(), optax.sgd(eta, momentum))`` with SM E's defaults (start at
-    lam 0.1, factor 10, refractory 0.1; set the start with :func:`l2lab.autol2.with_init_lam`).
+def make_optimizer(eta: float, lam: float, momentum: float = 0.0,
+                   optimizer: str = "sgd") -> optax.GradientTransformation:
+    """The optimizer of ``L_data + lam/2 |theta|^2`` (see the module docstring).
+
+    ``"sgd"``: SGD (+ optional heavy-ball ``momentum``) with coupled L2. ``"adam"``: Adam (optax's
+    b1=0.9, b2=0.999, eps=1e-8) on the gradient including ``lam * theta`` (coupled). ``"adamw"``:
+    Adam on the data gradient plus decoupled decay ``lam * theta`` (scaled by ``eta``, as
+    ``optax.adamw``). ``eta`` and ``lam`` are injected hyperparameters
+    (``state.hyperparams["learning_rate"]`` and ``["weight_decay"]``), so they may be traced and
+    changed between steps; ``momentum`` is static and must be 0 for Adam.
+    """
+    optimizer, momentum = _check_optimizer(optimizer, momentum)
+    if optimizer == "sgd":
+        return optax.inject_hyperparams(_sgd_l2, static_args=("momentum",))(
+            learning_rate=eta, weight_decay=lam, momentum=float(momentum))
+    inner = _adam_l2 if optimizer == "adam" else _adamw
+    return optax.inject_hyperparams(inner)(learning_rate=eta, weight_decay=lam)
+
+
+def make_autol2_optimizer(eta: float, momentum: float = 0.0,
+                          optimizer: str = "sgd") -> optax.GradientTransformation:
+    """``optax.chain(autol2.add_l2(), optax.sgd(eta, momentum))`` (``optimizer="sgd"``) or
+    ``optax.chain(autol2.add_l2(), optax.scale_by_adam(), optax.scale(-eta))`` (``"adam"``) with
+    SM E's defaults (start at lam 0.1, factor 10, refractory 0.1; set the start with
+    :func:`l2lab.autol2.with_init_lam`). AutoL2 is coupled L2: ``"adamw"`` is a ValueError.
     ``eta`` is injected (``state.hyperparams["learning_rate"]``); ``update`` takes the extra
     arguments of :func:`l2lab.autol2.add_l2` (``loss``, ``error``, ``measured``, ``step``)."""
-    momentum = _check_momentum(momentum)
+    optimizer, momentum = _check_optimizer(optimizer, momentum, "autol2")
+    if optimizer == "adam":
+        return optax.inject_hyperparams(_adam_autol2)(learning_rate=eta)
     return optax.inject_hyperparams(_sgd_autol2, static_args=("momentum",))(
         learning_rate=eta, momentum=float(momentum))
 
@@ -138,6 +186,10 @@ def _sgd_autol2(learning_rate, momentum):
         _autol2.add_l2(),
         optax.sgd(learning_rate, momentum=(momentum if momentum else None)),
     )
+
+
+def _adam_autol2(learning_rate):
+    return optax.chain(_autol2.add_l2(), optax.scale_by_adam(), optax.scale(-learning_rate))
 
 
 def parse_lam_schedule(lam_schedule: str, steps: Optional[int] = None) -> Tuple[str, Optional[int]]:
@@ -189,6 +241,8 @@ class TrainConfig(NamedTuple):
     lam_schedule: ``"constant"``, ``"early:E"`` (lam for the first E updates, then 0;
     ``1 <= E <= steps``) or ``"autol2"`` (SM E, starting at ``lam``; see the module docstring).
     autol2_every: AutoL2 measures every this many updates (SM E: 5).
+    optimizer: ``"sgd"`` (the paper's), ``"adam"`` (coupled L2 through Adam) or ``"adamw"``
+    (decoupled weight decay; not with ``"autol2"``); Adam needs ``momentum == 0``.
     """
 
     eta: float
@@ -204,6 +258,7 @@ class TrainConfig(NamedTuple):
     augment: bool = False
     lam_schedule: str = "constant"
     autol2_every: int = _autol2.EVERY
+    optimizer: str = "sgd"
 
     def validate(self) -> "TrainConfig":
         """Raise ``ValueError``/``TypeError`` naming the bad field; return ``self``."""
@@ -219,8 +274,9 @@ class TrainConfig(NamedTuple):
         if self.eval_batch_size is not None:
             _checks.positive_int("eval_batch_size", self.eval_batch_size)
         _checks.boolean("augment", self.augment)
-        parse_lam_schedule(self.lam_schedule, self.steps)
+        kind, _ = parse_lam_schedule(self.lam_schedule, self.steps)
         _checks.positive_int("autol2_every", self.autol2_every)
+        _check_optimizer(self.optimizer, self.momentum, kind)
         return self
 
 
@@ -315,23 +371,25 @@ class Engine:
     pure and jittable; ``data = engine.data`` is the tuple ``(x_train, y_train_onehot, x_test,
     y_test_onehot)`` of device arrays, passed as an argument so it is never baked into the
     program. :mod:`l2lab.sweep` vmaps ``run`` over the configuration axis.
-    ``lam_schedule``/``autol2_every``: as in :class:`TrainConfig` (an ``"early:E"`` bound above
-    a state's budget is not checked here: :meth:`TrainConfig.validate` does).
+    ``lam_schedule``/``autol2_every``/``optimizer``: as in :class:`TrainConfig` (an ``"early:E"``
+    bound above a state's budget is not checked here: :meth:`TrainConfig.validate` does). The
+    optax transformation is ``engine.optimizer``, its name ``engine.optimizer_name``.
     """
 
     def __init__(self, apply_fn: Callable, train_ds: Any, test_ds: Any, *, batch_size: int,
                  loss: str = "xent", momentum: float = 0.0, schedule: str = "constant",
                  eval_batch_size: Optional[int] = None, augment: Optional[Callable] = None,
-                 lam_schedule: str = "constant", autol2_every: int = _autol2.EVERY):
+                 lam_schedule: str = "constant", autol2_every: int = _autol2.EVERY,
+                 optimizer: str = "sgd"):
         _check_dataset("train_ds", train_ds)
         _check_dataset("test_ds", test_ds)
         _checks.one_of("loss", loss, LOSSES)
         _checks.one_of("schedule", schedule, SCHEDULES)
         _checks.positive_int("batch_size", batch_size)
-        momentum = _check_momentum(momentum)
         if eval_batch_size is not None:
             eval_batch_size = _checks.positive_int("eval_batch_size", eval_batch_size)
         self.lam_kind, self.lam_until = parse_lam_schedule(lam_schedule)
+        self.optimizer_name, momentum = _check_optimizer(optimizer, momentum, self.lam_kind)
         self.lam_schedule = lam_schedule
         self.autol2_every = _checks.positive_int("autol2_every", autol2_every)
         k = int(train_ds.num_classes)
@@ -360,8 +418,8 @@ class Engine:
     # -- state -------------------------------------------------------------------------
     def _make_optimizer(self, eta, lam) -> optax.GradientTransformation:
         if self.lam_kind == "autol2":
-            return make_autol2_optimizer(eta, self.momentum)
-        return make_optimizer(eta, lam, self.momentum)
+            return make_autol2_optimizer(eta, self.momentum, self.optimizer_name)
+        return make_optimizer(eta, lam, self.momentum, self.optimizer_name)
 
     def init_state(self, params: Params, eta, lam, total_steps, key) -> TrainState:
         lam = jnp.asarray(lam, jnp.float32)
@@ -428,7 +486,7 @@ class Engine:
         return state._replace(lam_changes=jnp.where(idx == ctrl.decays - 1, ctrl.last_decay, state.lam_changes))
 
     def step(self, state: TrainState, data) -> TrainState:
-        """One SGD update (a no-op once diverged or ``step == total_steps``)."""
+        """One optimizer update (a no-op once diverged or ``step == total_steps``)."""
         xb, yb = self._batch(state, data)
         if self.augment is not None:
             k_aug = jax.random.fold_in(jax.random.fold_in(state.key, 0x5A17), state.step)
@@ -564,7 +622,8 @@ def train(model: Any, train_ds: Any, test_ds: Any, config: TrainConfig, *,
                     momentum=config.momentum, schedule=config.schedule,
                     eval_batch_size=config.eval_batch_size,
                     augment=augmentation() if config.augment else None,
-                    lam_schedule=config.lam_schedule, autol2_every=config.autol2_every)
+                    lam_schedule=config.lam_schedule, autol2_every=config.autol2_every,
+                    optimizer=config.optimizer)
     if config.augment and np.ndim(train_ds.x) != 4:
         raise ValueError(f"augment=True needs image data (N, H, W, C), got x of shape {np.shape(train_ds.x)}")
     k_init, k_data = seed_keys(config.seed)

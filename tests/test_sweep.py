@@ -88,9 +88,11 @@ _SCRIPT = textwrap.dedent("""
     r = np.random.RandomState(0)
     x = r.randn(96, 10).astype(np.float32); y = np.argmax(x @ r.randn(10, 3), 1).astype(np.int32)
     tr, te = DS(x[:64], y[:64], "toy-train", 3), DS(x[64:], y[64:], "toy-test", 3)
-    spec = S.SweepSpec(arch="fc", model_kwargs={"widths": (32, 32)}, etas=(1.0, 2.0, 4.0), lams=(0.001, 0.002),
+    opt = sys.argv[3]        # Adam: 100x smaller etas, 100x larger lams (the same budgets)
+    etas, lams = ((1.0, 2.0, 4.0), (0.001, 0.002)) if opt == "sgd" else ((0.01, 0.02, 0.04), (0.1, 0.2))
+    spec = S.SweepSpec(arch="fc", model_kwargs={"widths": (32, 32)}, etas=etas, lams=lams,
                        budget="etalam:4", batch_size=16, points_per_octave=4, max_group_size=1,
-                       lam_schedule=sys.argv[2])
+                       lam_schedule=sys.argv[2], optimizer=opt)
     S.run_sweep(spec, sys.argv[1], train_ds=tr, test_ds=te, progress=False, checkpoint_seconds=0)
 """)
 
@@ -99,14 +101,15 @@ def _records(d):
     return {r.id: r for r in S.load_sweep(d)}
 
 
-@pytest.mark.parametrize("lam_schedule", ["constant", "autol2"])
-def test_resume_after_sigkill_equals_uninterrupted(tmp_path, lam_schedule):
+@pytest.mark.parametrize("lam_schedule,optimizer", [("constant", "sgd"), ("autol2", "sgd"), ("constant", "adamw")])
+def test_resume_after_sigkill_equals_uninterrupted(tmp_path, lam_schedule, optimizer):
     script = tmp_path / "run.py"
     script.write_text(_SCRIPT)
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
     full, killed = str(tmp_path / "full"), str(tmp_path / "killed")
-    subprocess.run([sys.executable, str(script), full, lam_schedule], check=True, env=env, timeout=300)
-    proc = subprocess.Popen([sys.executable, str(script), killed, lam_schedule], env=env)
+    args = [lam_schedule, optimizer]
+    subprocess.run([sys.executable, str(script), full, *args], check=True, env=env, timeout=300)
+    proc = subprocess.Popen([sys.executable, str(script), killed, *args], env=env)
     rec_dir, ck_dir = os.path.join(killed, "records"), os.path.join(killed, "checkpoints")
     deadline = time.time() + 200
     while time.time() < deadline:
@@ -119,7 +122,7 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path, lam_schedule):
     proc.wait()
     n_at_kill = len([f for f in os.listdir(rec_dir) if f.endswith(".json")])
     assert 2 <= n_at_kill < 6, "the kill must land mid-sweep"
-    subprocess.run([sys.executable, str(script), killed, lam_schedule], check=True, env=env, timeout=300)
+    subprocess.run([sys.executable, str(script), killed, *args], check=True, env=env, timeout=300)
     a, b = _records(full), _records(killed)
     assert sorted(a) == sorted(b) and len(a) == 6
     for k in a:
@@ -128,6 +131,7 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path, lam_schedule):
         assert a[k].raw["lam_changes"] == b[k].raw["lam_changes"]
     if lam_schedule == "autol2":
         assert any(len(r.raw["lam_changes"]) for r in a.values())
+    assert all(r.config.optimizer == optimizer and not r.result.diverged for r in a.values())
     assert not os.listdir(ck_dir)                       # checkpoints (and stale temporary files) cleaned up
     assert not [f for f in os.listdir(rec_dir) if not f.endswith(".json")]
 
@@ -324,7 +328,7 @@ def test_spec_ids_of_specs_without_lam_schedules_are_unchanged():
     import hashlib
 
     d = SPEC.to_json()
-    del d["lam_schedule"], d["autol2_every"]
+    del d["lam_schedule"], d["autol2_every"], d["optimizer"]   # every field added later, at its default
     old = hashlib.sha256(json.dumps(S._nan_to_none(d), sort_keys=True).encode()).hexdigest()[:12]
     assert S.spec_id(SPEC) == old
     assert S.spec_id(SPEC._replace(lam_schedule="autol2")) != old
