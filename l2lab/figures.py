@@ -166,6 +166,17 @@ def _final_accuracy(record) -> float:
     return float(acc[-1]) if acc.size and not record.result.diverged else float("nan")
 
 
+def _best_per_lam(records, eta, value) -> dict:
+    """``lam -> best value over the etas`` (or at ``eta``), finite values only."""
+    best: dict = {}
+    for r in records:
+        v = value(r)
+        if (eta is not None and not np.isclose(r.config.eta, eta)) or not np.isfinite(v):
+            continue
+        best[r.config.lam] = max(best.get(r.config.lam, -np.inf), v)
+    return best
+
+
 def peak_accuracy_figure(sweeps: dict, *, eta: float | None = None, statistic: str = "peak") -> go.Figure:
     """Figure 2b/2c (peak) and Figure 1a (final): test accuracy against ``lam`` for several budgets.
 
@@ -174,6 +185,9 @@ def peak_accuracy_figure(sweeps: dict, *, eta: float | None = None, statistic: s
       eta: show only this learning rate (default: the best eta at each lam).
       statistic: ``"peak"`` (maximum test accuracy during training) or ``"final"`` (at the end,
         NaN for a diverged run; the paper's Figure 1a, with a learning-rate schedule).
+
+    Runs with ``lam = 0`` (the paper's no-L2 reference) are a dotted horizontal line in the
+    colour of their sweep, since a log axis has no place for 0.
     """
     if not isinstance(sweeps, dict) or not sweeps:
         raise ValueError("sweeps must be a non-empty dict label -> records")
@@ -182,19 +196,15 @@ def peak_accuracy_figure(sweeps: dict, *, eta: float | None = None, statistic: s
     value = (lambda r: r.peak_accuracy) if statistic == "peak" else _final_accuracy
     fig = go.Figure()
     for i, (label, records) in enumerate(sweeps.items()):
-        best: dict = {}
-        for r in records:
-            if eta is not None and not np.isclose(r.config.eta, eta):
-                continue
-            v = value(r)
-            if r.config.lam <= 0 or not np.isfinite(v):
-                continue
-            best[r.config.lam] = max(best.get(r.config.lam, -np.inf), v)
-        if not best:
-            continue
-        lam = np.array(sorted(best))
-        fig.add_scatter(x=lam, y=[best[v] for v in lam], mode="lines+markers", name=label,
-                        line={"color": plots.COLORS[i % len(plots.COLORS)]})
+        best = _best_per_lam(records, eta, value)
+        color = plots.COLORS[i % len(plots.COLORS)]
+        lam = np.array(sorted(v for v in best if v > 0))
+        if lam.size:
+            fig.add_scatter(x=lam, y=[best[v] for v in lam], mode="lines+markers", name=label,
+                            line={"color": color})
+        if 0.0 in best:     # lam = 0 has no place on a log axis: a reference line
+            fig.add_hline(y=best[0.0], line_dash="dot", line_color=color, annotation_text=f"λ = 0 ({label})",
+                          annotation_position="bottom left")
     name = "Peak" if statistic == "peak" else "Final"
     return plots.style(fig, title=f"{name} test accuracy" + (f" (η = {eta:g})" if eta else ""),
                        xaxis="λ", yaxis=("max test accuracy" if statistic == "peak" else "final test accuracy"),

@@ -55,6 +55,11 @@ def test_sweep_figures_from_records():
     np.testing.assert_allclose(fin.data[0].y, [0.6])              # the last value, not the peak
     with pytest.raises(ValueError, match="statistic"):
         figures.peak_accuracy_figure({"a": recs}, statistic="mean")
+    ref = figures.peak_accuracy_figure({"a": recs + [_Rec(0.1, 0.0, 900.0, 0.85)]})
+    np.testing.assert_allclose(ref.data[0].x, [0.01, 0.1])        # lam = 0 is not on the log axis
+    assert [sh.y0 for sh in ref.layout.shapes] == [0.85]           # but a reference line
+    only0 = figures.peak_accuracy_figure({"a": [_Rec(0.1, 0.0, 900.0, 0.85)]})
+    assert len(only0.data) == 0 and only0.layout.shapes[0].y0 == 0.85
     curves = figures.training_curves_figure(recs, eta=0.1)
     assert len(curves.frames) == 2
     assert "abc" in figures.provenance_text(recs)
