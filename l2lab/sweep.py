@@ -31,7 +31,8 @@ Record format (``"format": "l2lab.sweep.record/1"``, plain JSON, NaN written as 
 
     {"id", "group", "config": {TrainConfig fields}, "arch", "model_kwargs", "dataset",
      "curves": {"steps", "train_loss", "train_error", "test_accuracy", "test_loss",
-                "param_norm", "lam"},               # lists of equal length, steps from 0 to T
+                "param_norm", "lam",                # lists of equal length, steps from 0 to T
+                "kernel_norms": {path: list}},      # ||w||_2 of each Dense/Conv kernel, same length
      "lam_changes",                                 # update counts after which lam changed
      "t_star", "t_star_tol", "peak_accuracy", "diverged", "diverged_at",
      "wall_time" (seconds of the whole group), "group_size",
@@ -43,6 +44,8 @@ and ``lam_changes`` came with the lam schedules (``SweepSpec.lam_schedule``: ``"
 ``"early:E"``, ``"autol2"``); records written before them load with the constant lam they ran
 at and no change. The config dict gains ``lam_schedule`` and ``autol2_every`` likewise, and
 ``optimizer`` (``SweepSpec.optimizer``: ``"sgd"``, ``"adam"``, ``"adamw"``; older records ran SGD).
+``curves["kernel_norms"]`` (``{"Dense_0/kernel": [...], ...}``, :func:`l2lab.train.kernel_norms`)
+came later still; records written before it load with ``TrainResult.kernel_norms = None``.
 
 CLI: ``python -m l2lab.sweep --arch fc --scale tiny --out data/sweeps/fc-tiny`` (see ``--help``).
 """
@@ -499,24 +502,30 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
                        np.asarray([c.lam for c in padded], np.float32),
                        np.asarray([c.steps for c in padded], np.int32),
                        np.stack([np.asarray(_train.seed_keys(c.seed)[1]) for c in padded]))
-        rows, lams, start, wall_before = [], [], 0, 0.0
+        kpaths = _train.kernel_paths(params)
+        rows, lams, kns, start, wall_before = [], [], [], 0, 0.0
         if os.path.exists(ck_path):
-            state, rows, lams, start, wall_before = _load_checkpoint(ck_path, state, shard, padded)
+            state, rows, lams, kns, start, wall_before = _load_checkpoint(ck_path, state, shard, padded,
+                                                                          len(kpaths))
             bar.update(sum(min(int(grid[start]), c.steps) for c in cfgs))
         if start == 0 and not rows:
             state, meas, lam = run_v(state, jnp.int32(0), data)
-            rows.append(np.stack([np.asarray(m) for m in jax.device_get(meas)]))
+            meas = jax.device_get(meas)
+            rows.append(np.stack([np.asarray(m) for m in meas[:5]]))
+            kns.append(_kernel_rows(meas, kpaths))
             lams.append(np.asarray(jax.device_get(lam)))
         last_ck = time.perf_counter()
         for j in range(start, len(grid) - 1):
             a, b = int(grid[j]), int(grid[j + 1])
             state, meas, lam = run_v(state, jnp.int32(b - a), data)
-            rows.append(np.stack([np.asarray(m) for m in jax.device_get(meas)]))   # (5, C)
+            meas = jax.device_get(meas)
+            rows.append(np.stack([np.asarray(m) for m in meas[:5]]))               # (5, C)
+            kns.append(_kernel_rows(meas, kpaths))  # (K, C)
             lams.append(np.asarray(jax.device_get(lam)))                            # (C,)
             bar.update(sum(min(b, c.steps) - min(a, c.steps) for c in cfgs))
             if j + 1 < len(grid) - 1 and time.perf_counter() - last_ck >= checkpoint_seconds:
                 leaves = jax.device_get(jax.tree.leaves(state))
-                buf = _npz_bytes(rows=np.stack(rows), lams=np.stack(lams), start=np.int64(j + 1),
+                buf = _npz_bytes(rows=np.stack(rows), lams=np.stack(lams), kns=np.stack(kns), start=np.int64(j + 1),
                                  wall=np.float64(wall_before + time.perf_counter() - t0),
                                  **{f"s{k}": np.asarray(l) for k, l in enumerate(leaves)})
                 _atomic_write_bytes(ck_path, buf)
@@ -524,6 +533,7 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
         wall = wall_before + time.perf_counter() - t0
         arr = np.stack(rows).astype(np.float64)         # (M, 5, C)
         lam_arr = np.stack(lams).astype(np.float64)     # (M, C)
+        kn_arr = np.stack(kns).astype(np.float64)       # (M, K, C)
         div = np.asarray(jax.device_get(state.diverged))
         stp = np.asarray(jax.device_get(state.step))
         log = None if state.lam_changes is None else np.asarray(jax.device_get(state.lam_changes))
@@ -531,6 +541,7 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
             m = int(np.searchsorted(grid, c.steps))      # first grid point >= T_c
             steps = np.concatenate([grid[:m], [c.steps]])
             curves = {name: arr[: m + 1, q, k].tolist() for q, name in enumerate(_CURVES)}
+            curves["kernel_norms"] = {p: kn_arr[: m + 1, q, k].tolist() for q, p in enumerate(kpaths)}
             acc = arr[: m + 1, 2, k]
             diverged = bool(div[k]) or not np.all(np.isfinite(arr[: m + 1, :, k]))
             changes = _train._lam_change_steps(engine.lam_kind, engine.lam_until, int(stp[k]),
@@ -565,10 +576,11 @@ def resolve_config_batching(mode: str, arch: str, platform: str) -> str:
     return "map" if platform == "cpu" and arch in ("cnn", "cnn_bn", "wrn") else "vmap"
 
 
-def _load_checkpoint(path: str, state: Any, shard: Any, cfgs: Sequence[_train.TrainConfig]):
-    """``(state, rows, lams, start, wall)`` of the group checkpoint at ``path``; ``state`` gives
-    the tree structure. A checkpoint written before lam curves were recorded (no ``lams``; only
-    constant-lam groups existed) gets each configuration's lam, NaN where its rows are."""
+def _load_checkpoint(path: str, state: Any, shard: Any, cfgs: Sequence[_train.TrainConfig], n_kernels: int):
+    """``(state, rows, lams, kns, start, wall)`` of the group checkpoint at ``path``; ``state``
+    gives the tree structure. A checkpoint written before lam curves were recorded (no ``lams``;
+    only constant-lam groups existed) gets each configuration's lam, NaN where its rows are; one
+    written before kernel norms were recorded (no ``kns``) gets NaN kernel norms for its rows."""
     with np.load(path) as z:
         leaves, treedef = jax.tree.flatten(state)
         state = jax.tree.unflatten(treedef, [jax.device_put(z[f"s{k}"], shard) for k in range(len(leaves))])
@@ -578,7 +590,17 @@ def _load_checkpoint(path: str, state: Any, shard: Any, cfgs: Sequence[_train.Tr
         else:
             lam0 = np.asarray([c.lam for c in cfgs], np.float32)
             lams = [np.where(np.isnan(r[0]), np.float32(np.nan), lam0) for r in rows]
-        return state, rows, lams, int(z["start"]), float(z["wall"])
+        if "kns" in z.files:
+            kns = list(z["kns"])
+        else:
+            kns = [np.full((n_kernels, len(cfgs)), np.nan, np.float32) for _ in rows]
+        return state, rows, lams, kns, int(z["start"]), float(z["wall"])
+
+
+def _kernel_rows(meas: Any, kpaths: Sequence[str]) -> np.ndarray:
+    """float32 (K, C): a (vmapped, host) measurement's kernel norms in the order of ``kpaths``."""
+    c = np.shape(meas.param_norm)[0]
+    return np.asarray([np.asarray(meas.kernel_norms[p]) for p in kpaths], np.float32).reshape(len(kpaths), c)
 
 
 def _npz_bytes(**arrays) -> bytes:
@@ -614,9 +636,13 @@ def load_sweep(directory: str) -> List[Record]:
             lam = np.asarray([nan(v) for v in cur["lam"]], np.float64)
         else:       # written before lam curves: constant lam, NaN where the run had diverged
             lam = np.where(np.isnan(arrays[0]), np.nan, float(np.float32(cfg.lam)))
+        kn = cur.get("kernel_norms")        # None: written before kernel norms were recorded
+        if kn is not None:
+            kn = {p: np.asarray([nan(v) for v in kn[p]], np.float64) for p in sorted(kn)}
         res = _train.TrainResult(np.asarray(cur["steps"], np.int64), *arrays, diverged=bool(raw["diverged"]),
                                  diverged_at=int(raw["diverged_at"]), wall_time=float(raw["wall_time"]),
-                                 lam=lam, lam_changes=np.asarray(raw.get("lam_changes", []), np.int64))
+                                 lam=lam, lam_changes=np.asarray(raw.get("lam_changes", []), np.int64),
+                                 kernel_norms=kn)
         out.append(Record(raw["id"], int(raw["group"]), cfg, raw["arch"],
                           raw["dataset"], raw["model_kwargs"], res, nan(raw["t_star"]),
                           nan(raw["peak_accuracy"]), raw["provenance"], raw))
@@ -633,7 +659,7 @@ def truncate(record: Record, steps: int) -> Record:
     measurement at or before ``steps`` and ``t_star``/``peak_accuracy`` are recomputed (same
     tolerance). A ``"paper"`` learning-rate schedule depends on the budget: run that sweep instead.
     The lam schedules are prefix-stable too (``"early:E"`` down to ``steps = E``): the lam curve
-    is cut and ``lam_changes`` keeps the changes before ``steps``.
+    is cut and ``lam_changes`` keeps the changes before ``steps``; the kernel norms are cut too.
     """
     if not isinstance(record, Record):
         raise TypeError(f"record must be a sweep Record, got {type(record).__name__}")
@@ -655,6 +681,8 @@ def truncate(record: Record, steps: int) -> Record:
         lam_part["lam"] = res.lam[:m]
     if res.lam_changes is not None:
         lam_part["lam_changes"] = res.lam_changes[res.lam_changes < steps]
+    if res.kernel_norms is not None:
+        lam_part["kernel_norms"] = {p: v[:m] for p, v in res.kernel_norms.items()}
     new = res._replace(**{k: getattr(res, k)[:m] for k in ("steps",) + _CURVES}, **lam_part,
                        diverged=bool(diverged or not np.all(np.isfinite(res.test_accuracy[:m]))),
                        diverged_at=res.diverged_at if diverged else -1)

@@ -60,7 +60,7 @@ changed (AutoL2: the steps of the measurements that decided a decay; ``early:E``
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -71,7 +71,7 @@ from l2lab import _checks
 from l2lab import autol2 as _autol2
 
 __all__ = [
-    "TrainConfig", "TrainResult", "TrainState", "Measurement", "Engine",
+    "TrainConfig", "TrainResult", "TrainState", "Measurement", "Engine", "kernel_paths", "kernel_norms",
     "xent_loss", "mse_loss", "l2_penalty", "total_loss", "make_optimizer", "lr_factor",
     "measurement_grid", "seed_keys", "set_hyperparams", "train", "LAM_SCHEDULES",
     "parse_lam_schedule", "make_autol2_optimizer", "OPTIMIZERS",
@@ -112,6 +112,38 @@ def total_loss(apply_fn: Callable, params: Params, x: jax.Array, y_onehot: jax.A
     """The paper's objective ``L_data + lam/2 ||theta||^2`` (``apply_fn(params, x) -> logits``)."""
     _checks.one_of("loss", loss, LOSSES)
     return _LOSS_FNS[loss](apply_fn(params, x), y_onehot) + lam * l2_penalty(params)
+
+
+def _path_str(path) -> str:
+    """``"Dense_0/kernel"`` for a ``tree_flatten_with_path`` key path."""
+    parts = []
+    for k in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(k, attr):
+                parts.append(str(getattr(k, attr)))
+                break
+        else:
+            parts.append(str(k))
+    return "/".join(parts)
+
+
+def _last_key(path) -> Any:
+    k = path[-1] if path else None
+    return getattr(k, "key", getattr(k, "name", None))
+
+
+def kernel_paths(params: Params) -> List[str]:
+    """Sorted paths (``"/".join(keys)``) of the leaves of ``params`` whose last key is
+    ``"kernel"`` (flax Dense/Conv kernels; biases and batch-norm scales are not kernels)."""
+    leaves, _ = jax.tree_util.tree_flatten_with_path(params)
+    return sorted(_path_str(p) for p, _ in leaves if _last_key(p) == "kernel")
+
+
+def kernel_norms(params: Params) -> Dict[str, jax.Array]:
+    """``{path: ||w||_2}`` (float32 scalars) of every kernel of ``params`` (:func:`kernel_paths`)."""
+    leaves, _ = jax.tree_util.tree_flatten_with_path(params)
+    return {_path_str(p): jnp.sqrt(jnp.sum(jnp.square(jnp.asarray(w, jnp.float32))))
+            for p, w in leaves if _last_key(p) == "kernel"}
 
 
 # ----------------------------------------------------------------------------- optimiser
@@ -288,6 +320,10 @@ class Measurement(NamedTuple):
     test_accuracy: jax.Array
     test_loss: jax.Array       # data loss on the test set
     param_norm: jax.Array      # ||theta||_2 over all parameters
+    kernel_norms: Optional[Dict[str, jax.Array]] = None   # {path: ||w||_2} of each kernel (kernel_norms())
+
+
+_N_SCALARS = 5     # the scalar fields of a Measurement, in order (rows of 5 on the host)
 
 
 class TrainResult(NamedTuple):
@@ -297,7 +333,9 @@ class TrainResult(NamedTuple):
     non-finite step (-1 if none), ``wall_time`` seconds (compilation included). ``lam``: float64
     (M,), the lam used by update ``steps[i]`` (the initial lam at step 0; NaN after divergence);
     ``lam_changes``: int64 (D,), the update counts after which lam changed (see the module
-    docstring). Both ``None`` where unknown (results built without them)."""
+    docstring). Both ``None`` where unknown (results built without them). ``kernel_norms``:
+    ``{path: float64 (M,)}``, ``||w||_2`` of each Dense/Conv kernel (:func:`kernel_norms`; NaN
+    after divergence), ``None`` where unknown (older sweep records, ``l2lab.predict``)."""
 
     steps: np.ndarray
     train_loss: np.ndarray
@@ -310,6 +348,7 @@ class TrainResult(NamedTuple):
     wall_time: float
     lam: Optional[np.ndarray] = None
     lam_changes: Optional[np.ndarray] = None
+    kernel_norms: Optional[Dict[str, np.ndarray]] = None
 
 
 class TrainState(NamedTuple):
@@ -541,7 +580,9 @@ class Engine:
         norm = jnp.sqrt(2.0 * l2_penalty(state.params))
         vals = [tr_l, 1.0 - tr_a, te_a, te_l, norm]
         nan = jnp.float32(jnp.nan)
-        return Measurement(*[jnp.where(state.diverged, nan, jnp.asarray(v, jnp.float32)) for v in vals])
+        mask = lambda v: jnp.where(state.diverged, nan, jnp.asarray(v, jnp.float32))
+        return Measurement(*[mask(v) for v in vals],
+                           kernel_norms={k: mask(v) for k, v in kernel_norms(state.params).items()})
 
     def run(self, state: TrainState, n, data) -> Tuple[TrainState, Measurement]:
         """``n`` (traced int) more updates, then a measurement. Pure; jit/vmap friendly."""
@@ -633,14 +674,18 @@ def train(model: Any, train_ds: Any, test_ds: Any, config: TrainConfig, *,
     state = engine.init_state(params, config.eta, config.lam, config.steps, k_data)
     run = jax.jit(engine.run_with_lam)
     grid = measurement_grid(config.steps, config.points_per_octave)
-    rows, lams = [], []
+    rows, lams, kns = [], [], []
     state, meas0, lam = run(state, jnp.int32(0), engine.data)     # same program: 0 updates, measure
-    rows.append(jax.device_get(meas0))
+    meas0 = jax.device_get(meas0)
+    rows.append(meas0[:_N_SCALARS])
+    kns.append(meas0.kernel_norms)
     lams.append(jax.device_get(lam))
     bar = _tqdm(total=config.steps, disable=not progress, desc=f"eta={config.eta:g} lam={config.lam:g}")
     for a, b in zip(grid[:-1], grid[1:]):
         state, meas, lam = run(state, jnp.int32(b - a), engine.data)
-        rows.append(jax.device_get(meas))
+        meas = jax.device_get(meas)
+        rows.append(meas[:_N_SCALARS])
+        kns.append(meas.kernel_norms)
         lams.append(jax.device_get(lam))
         bar.update(int(b - a))
     bar.close()
@@ -649,7 +694,8 @@ def train(model: Any, train_ds: Any, test_ds: Any, config: TrainConfig, *,
     diverged = bool(state.diverged) or not np.all(np.isfinite(cols))
     return TrainResult(grid, *cols, diverged=diverged,
                        diverged_at=int(state.step) if bool(state.diverged) else -1, wall_time=wall,
-                       lam=np.asarray(lams, np.float64), lam_changes=engine.lam_changes(state))
+                       lam=np.asarray(lams, np.float64), lam_changes=engine.lam_changes(state),
+                       kernel_norms={k: np.asarray([r[k] for r in kns], np.float64) for k in sorted(kns[0])})
 
 
 # ----------------------------------------------------------------------------- helpers
