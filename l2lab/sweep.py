@@ -404,17 +404,8 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     looping) or ``"auto"`` (map for conv nets on CPU, vmap otherwise). Speed only: results agree to
     float32 rounding.
     """
-    _validate_spec(spec)
-    resolve_config_batching(config_batching, spec.arch, "cpu")
-    if not isinstance(out_dir, (str, os.PathLike)):
-        raise TypeError(f"out_dir must be a path, got {type(out_dir).__name__}")
-    if (train_ds is None) != (test_ds is None):
-        raise ValueError("train_ds and test_ds must be given together")
-    _checks.real("checkpoint_seconds", checkpoint_seconds, minimum=0.0, allow_inf=True)
-    out_dir = os.fspath(out_dir)
-    devices = list(devices) if devices is not None else jax.devices()
-    if not devices:
-        raise ValueError("devices must not be empty")
+    out_dir, devices = _check_run_args(spec, out_dir, train_ds, test_ds, devices, checkpoint_seconds,
+                                       config_batching)
     if train_ds is None:
         train_ds, test_ds = _load_data(spec)
     if spec.augment and np.ndim(train_ds.x) != 4:
@@ -424,143 +415,196 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     ids = [config_id(c) for c in configs]
     if len(set(ids)) != len(ids):
         raise ValueError("duplicate (seed, eta, lam) in the spec")
+    _write_or_check_manifest(out_dir, _manifest(spec, train_ds, test_ds, configs, ids, dropped, groups))
+    rec_dir, ck_dir = os.path.join(out_dir, "records"), os.path.join(out_dir, "checkpoints")
+    _remove_temporary_files((out_dir, rec_dir, ck_dir))
+    todo = [g for g, idx in enumerate(groups)
+            if not all(os.path.exists(os.path.join(rec_dir, ids[i] + ".json")) for i in idx)]
+    run = _GroupRunner(spec, train_ds, test_ds, devices, config_batching)
+    done = len(configs) - sum(len(groups[g]) for g in todo)
+    bar = _train._tqdm(total=sum(configs[i].steps for g in todo for i in groups[g]), disable=not progress,
+                       unit="step", unit_scale=True, smoothing=0.05, desc=f"sweep {done}/{len(configs)} configs")
+    prov = _provenance()
+    for g in todo:
+        cfgs = [configs[i] for i in groups[g]]
+        out = run.train(cfgs, os.path.join(ck_dir, f"g{g}.npz"), checkpoint_seconds, bar)
+        for k, i in enumerate(groups[g]):
+            rec = _record(spec, run.engine, g, ids[i], configs[i], k, len(cfgs), out, prov)
+            _write_json(os.path.join(rec_dir, ids[i] + ".json"), rec)
+        if os.path.exists(os.path.join(ck_dir, f"g{g}.npz")):
+            os.unlink(os.path.join(ck_dir, f"g{g}.npz"))
+        done += len(cfgs)
+        bar.set_description(f"sweep {done}/{len(configs)} configs")
+    bar.close()
+    return load_sweep(out_dir)
+
+
+def _check_run_args(spec, out_dir, train_ds, test_ds, devices, checkpoint_seconds, config_batching):
+    """The argument checks of :func:`run_sweep`; returns ``(out_dir as str, devices list)``."""
+    _validate_spec(spec)
+    resolve_config_batching(config_batching, spec.arch, "cpu")
+    if not isinstance(out_dir, (str, os.PathLike)):
+        raise TypeError(f"out_dir must be a path, got {type(out_dir).__name__}")
+    if (train_ds is None) != (test_ds is None):
+        raise ValueError("train_ds and test_ds must be given together")
+    _checks.real("checkpoint_seconds", checkpoint_seconds, minimum=0.0, allow_inf=True)
+    devices = list(devices) if devices is not None else jax.devices()
+    if not devices:
+        raise ValueError("devices must not be empty")
+    return os.fspath(out_dir), devices
+
+
+def _manifest(spec, train_ds, test_ds, configs, ids, dropped, groups) -> Dict[str, Any]:
+    """The manifest dict of a sweep (without provenance)."""
     group_of = {i: g for g, idx in enumerate(groups) for i in idx}
+    return {"format": MANIFEST_FORMAT, "spec": spec.to_json(),
+            "data": {"train": getattr(train_ds, "name", None), "test": getattr(test_ds, "name", None),
+                     "n_train": int(np.shape(train_ds.y)[0]), "n_test": int(np.shape(test_ds.y)[0])},
+            "configs": [{"id": ids[i], "eta": c.eta, "lam": c.lam, "seed": c.seed, "steps": c.steps,
+                         "group": group_of[i]} for i, c in enumerate(configs)],
+            "dropped": dropped, "groups": groups}
 
-    manifest = {"format": MANIFEST_FORMAT, "spec": spec.to_json(),
-                "data": {"train": getattr(train_ds, "name", None), "test": getattr(test_ds, "name", None),
-                         "n_train": int(np.shape(train_ds.y)[0]), "n_test": int(np.shape(test_ds.y)[0])},
-                "configs": [{"id": ids[i], "eta": c.eta, "lam": c.lam, "seed": c.seed, "steps": c.steps,
-                             "group": group_of[i]} for i, c in enumerate(configs)],
-                "dropped": dropped, "groups": groups}
+
+def _write_or_check_manifest(out_dir: str, manifest: Dict[str, Any]) -> None:
+    """Write ``out_dir/manifest.json`` (with provenance), or check that the one there describes
+    the same sweep (ValueError naming ``out_dir`` otherwise)."""
     mpath = os.path.join(out_dir, "manifest.json")
-    if os.path.exists(mpath):
-        with open(mpath) as f:
-            old = json.load(f)
-        # fields added to SweepSpec after a sweep was written count as their defaults
-        old = dict(old, spec={**json.loads(json.dumps(SweepSpec().to_json())), **old.get("spec", {})})
-        if {k: old.get(k) for k in ("spec", "data", "configs")} != json.loads(json.dumps(
-                {k: manifest[k] for k in ("spec", "data", "configs")})):
-            raise _checks.bad_value("out_dir", f"{out_dir!r} holds a different sweep (manifest differs); "
-                                               "use another out_dir")
-    else:
+    if not os.path.exists(mpath):
         _write_json(mpath, dict(manifest, provenance=_provenance()))
+        return
+    with open(mpath) as f:
+        old = json.load(f)
+    # fields added to SweepSpec after a sweep was written count as their defaults
+    old = dict(old, spec={**json.loads(json.dumps(SweepSpec().to_json())), **old.get("spec", {})})
+    if {k: old.get(k) for k in ("spec", "data", "configs")} != json.loads(json.dumps(
+            {k: manifest[k] for k in ("spec", "data", "configs")})):
+        raise _checks.bad_value("out_dir", f"{out_dir!r} holds a different sweep (manifest differs); "
+                                           "use another out_dir")
 
-    rec_dir = os.path.join(out_dir, "records")
-    ck_dir = os.path.join(out_dir, "checkpoints")
-    for d in (out_dir, rec_dir, ck_dir):   # temporary files left by a killed writer
+
+def _remove_temporary_files(dirs: Sequence[str]) -> None:
+    """Delete the ``.*.tmp`` files a killed writer left in ``dirs``."""
+    for d in dirs:
         if os.path.isdir(d):
             for name in os.listdir(d):
                 if name.startswith(".") and name.endswith(".tmp"):
                     os.unlink(os.path.join(d, name))
-    todo = [g for g, idx in enumerate(groups)
-            if not all(os.path.exists(os.path.join(rec_dir, ids[i] + ".json")) for i in idx)]
 
-    model = _models.make_model(spec.arch, num_classes=int(train_ds.num_classes), **spec.model_kwargs)
-    apply_fn = lambda p, x: model.apply({"params": p}, x)
-    engine = _train.Engine(apply_fn, train_ds, test_ds, batch_size=spec.batch_size, loss=spec.loss,
-                           momentum=spec.momentum, schedule=spec.schedule, eval_batch_size=spec.eval_batch_size,
-                           augment=_train.augmentation() if spec.augment else None,
-                           lam_schedule=spec.lam_schedule, autol2_every=spec.autol2_every,
-                           optimizer=spec.optimizer)
-    mesh = Mesh(np.asarray(devices), ("c",))
-    shard, repl = NamedSharding(mesh, P("c")), NamedSharding(mesh, P())
-    data = jax.device_put(engine.data, repl)
-    batching = resolve_config_batching(config_batching, spec.arch, devices[0].platform)
-    if batching == "vmap":
-        per_device = jax.vmap(engine.run_with_lam, in_axes=(0, None, None))
-    else:   # one configuration after another inside the program (lax.map)
-        per_device = lambda st, n, d: jax.lax.map(lambda s1: engine.run_with_lam(s1, n, d), st)
-    run_v = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(P("c"), P(), P()),
-                                  out_specs=(P("c"), P("c"), P("c")), check_vma=False),
-                    in_shardings=(shard, repl, repl), out_shardings=(shard, shard, shard))
-    init_v = jax.jit(jax.vmap(engine.init_state), out_shardings=shard)
-    in_shape = (1,) + tuple(np.shape(train_ds.x)[1:])
-    init_cache: Dict[int, Any] = {}
 
-    def init_params(seed):
-        if seed not in init_cache:
-            init_cache[seed] = jax.device_get(_models.init(model, _train.seed_keys(seed)[0], in_shape))
-        return init_cache[seed]
+class _GroupOutput(NamedTuple):
+    """What training one group gives: ``grid`` (G,), ``rows`` (M, 5, C), ``lams`` (M, C),
+    ``kns`` (M, K, C) with ``kpaths`` (K,), final ``diverged``/``step`` (C,), the AutoL2
+    ``log`` (C, 64) or None, ``wall`` seconds."""
 
-    total = sum(configs[i].steps for g in todo for i in groups[g])
-    bar = _train._tqdm(total=total, disable=not progress, unit="step", unit_scale=True, smoothing=0.05,
-                       desc=f"sweep {len(configs) - sum(len(groups[g]) for g in todo)}/{len(configs)} configs")
-    done_configs = len(configs) - sum(len(groups[g]) for g in todo)
-    prov = _provenance()
-    for g in todo:
-        idx = groups[g]
-        cfgs = [configs[i] for i in idx]
-        n_pad = (-len(idx)) % len(devices)
-        padded = cfgs + [cfgs[-1]] * n_pad
-        t_max = max(c.steps for c in cfgs)
-        grid = _train.measurement_grid(t_max, spec.points_per_octave)
-        ck_path = os.path.join(ck_dir, f"g{g}.npz")
+    grid: np.ndarray
+    rows: np.ndarray
+    lams: np.ndarray
+    kns: np.ndarray
+    kpaths: List[str]
+    diverged: np.ndarray
+    step: np.ndarray
+    log: Optional[np.ndarray]
+    wall: float
+
+
+class _GroupRunner:
+    """The compiled programs of a sweep: ``train(cfgs, ck_path, checkpoint_seconds, bar)`` trains
+    one group of configurations (sharded over ``devices``), resuming from its checkpoint."""
+
+    def __init__(self, spec, train_ds, test_ds, devices, config_batching):
+        self.spec, self.devices = spec, devices
+        self.model = _models.make_model(spec.arch, num_classes=int(train_ds.num_classes), **spec.model_kwargs)
+        model = self.model
+        self.engine = engine = _train.Engine(
+            lambda p, x: model.apply({"params": p}, x), train_ds, test_ds, batch_size=spec.batch_size,
+            loss=spec.loss, momentum=spec.momentum, schedule=spec.schedule, eval_batch_size=spec.eval_batch_size,
+            augment=_train.augmentation() if spec.augment else None, lam_schedule=spec.lam_schedule,
+            autol2_every=spec.autol2_every, optimizer=spec.optimizer)
+        mesh = Mesh(np.asarray(devices), ("c",))
+        self.shard, repl = NamedSharding(mesh, P("c")), NamedSharding(mesh, P())
+        self.data = jax.device_put(engine.data, repl)
+        if resolve_config_batching(config_batching, spec.arch, devices[0].platform) == "vmap":
+            per_device = jax.vmap(engine.run_with_lam, in_axes=(0, None, None))
+        else:   # one configuration after another inside the program (lax.map)
+            per_device = lambda st, n, d: jax.lax.map(lambda s1: engine.run_with_lam(s1, n, d), st)
+        self.run_v = jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(P("c"), P(), P()),
+                                           out_specs=(P("c"), P("c"), P("c")), check_vma=False),
+                             in_shardings=(self.shard, repl, repl), out_shardings=(self.shard,) * 3)
+        self.init_v = jax.jit(jax.vmap(engine.init_state), out_shardings=self.shard)
+        self.in_shape = (1,) + tuple(np.shape(train_ds.x)[1:])
+        self._params: Dict[int, Any] = {}
+
+    def init_params(self, seed: int):
+        if seed not in self._params:
+            self._params[seed] = jax.device_get(_models.init(self.model, _train.seed_keys(seed)[0], self.in_shape))
+        return self._params[seed]
+
+    def init_state(self, padded):
+        params = jax.tree.map(lambda *a: np.stack(a), *[self.init_params(c.seed) for c in padded])
+        state = self.init_v(jax.device_put(params, self.shard),
+                            np.asarray([c.eta for c in padded], np.float32),
+                            np.asarray([c.lam for c in padded], np.float32),
+                            np.asarray([c.steps for c in padded], np.int32),
+                            np.stack([np.asarray(_train.seed_keys(c.seed)[1]) for c in padded]))
+        return state, _train.kernel_paths(params)
+
+    def measure(self, state, n, kpaths, rows, lams, kns):
+        """``n`` more updates, then one measurement appended to ``rows``, ``lams``, ``kns``."""
+        state, meas, lam = self.run_v(state, jnp.int32(n), self.data)
+        meas = jax.device_get(meas)
+        rows.append(np.stack([np.asarray(m) for m in meas[:5]]))   # (5, C)
+        kns.append(_kernel_rows(meas, kpaths))                      # (K, C)
+        lams.append(np.asarray(jax.device_get(lam)))                # (C,)
+        return state
+
+    def train(self, cfgs, ck_path, checkpoint_seconds, bar) -> _GroupOutput:
+        padded = cfgs + [cfgs[-1]] * ((-len(cfgs)) % len(self.devices))
+        grid = _train.measurement_grid(max(c.steps for c in cfgs), self.spec.points_per_octave)
         t0 = time.perf_counter()
-        params = jax.tree.map(lambda *a: np.stack(a), *[init_params(c.seed) for c in padded])
-        state = init_v(jax.device_put(params, shard),
-                       np.asarray([c.eta for c in padded], np.float32),
-                       np.asarray([c.lam for c in padded], np.float32),
-                       np.asarray([c.steps for c in padded], np.int32),
-                       np.stack([np.asarray(_train.seed_keys(c.seed)[1]) for c in padded]))
-        kpaths = _train.kernel_paths(params)
+        state, kpaths = self.init_state(padded)
         rows, lams, kns, start, wall_before = [], [], [], 0, 0.0
         if os.path.exists(ck_path):
-            state, rows, lams, kns, start, wall_before = _load_checkpoint(ck_path, state, shard, padded,
+            state, rows, lams, kns, start, wall_before = _load_checkpoint(ck_path, state, self.shard, padded,
                                                                           len(kpaths))
             bar.update(sum(min(int(grid[start]), c.steps) for c in cfgs))
         if start == 0 and not rows:
-            state, meas, lam = run_v(state, jnp.int32(0), data)
-            meas = jax.device_get(meas)
-            rows.append(np.stack([np.asarray(m) for m in meas[:5]]))
-            kns.append(_kernel_rows(meas, kpaths))
-            lams.append(np.asarray(jax.device_get(lam)))
+            state = self.measure(state, 0, kpaths, rows, lams, kns)
         last_ck = time.perf_counter()
         for j in range(start, len(grid) - 1):
             a, b = int(grid[j]), int(grid[j + 1])
-            state, meas, lam = run_v(state, jnp.int32(b - a), data)
-            meas = jax.device_get(meas)
-            rows.append(np.stack([np.asarray(m) for m in meas[:5]]))               # (5, C)
-            kns.append(_kernel_rows(meas, kpaths))  # (K, C)
-            lams.append(np.asarray(jax.device_get(lam)))                            # (C,)
+            state = self.measure(state, b - a, kpaths, rows, lams, kns)
             bar.update(sum(min(b, c.steps) - min(a, c.steps) for c in cfgs))
             if j + 1 < len(grid) - 1 and time.perf_counter() - last_ck >= checkpoint_seconds:
                 leaves = jax.device_get(jax.tree.leaves(state))
-                buf = _npz_bytes(rows=np.stack(rows), lams=np.stack(lams), kns=np.stack(kns), start=np.int64(j + 1),
-                                 wall=np.float64(wall_before + time.perf_counter() - t0),
-                                 **{f"s{k}": np.asarray(l) for k, l in enumerate(leaves)})
-                _atomic_write_bytes(ck_path, buf)
+                _atomic_write_bytes(ck_path, _npz_bytes(
+                    rows=np.stack(rows), lams=np.stack(lams), kns=np.stack(kns), start=np.int64(j + 1),
+                    wall=np.float64(wall_before + time.perf_counter() - t0),
+                    **{f"s{k}": np.asarray(l) for k, l in enumerate(leaves)}))
                 last_ck = time.perf_counter()
-        wall = wall_before + time.perf_counter() - t0
-        arr = np.stack(rows).astype(np.float64)         # (M, 5, C)
-        lam_arr = np.stack(lams).astype(np.float64)     # (M, C)
-        kn_arr = np.stack(kns).astype(np.float64)       # (M, K, C)
-        div = np.asarray(jax.device_get(state.diverged))
-        stp = np.asarray(jax.device_get(state.step))
         log = None if state.lam_changes is None else np.asarray(jax.device_get(state.lam_changes))
-        for k, (i, c) in enumerate(zip(idx, cfgs)):
-            m = int(np.searchsorted(grid, c.steps))      # first grid point >= T_c
-            steps = np.concatenate([grid[:m], [c.steps]])
-            curves = {name: arr[: m + 1, q, k].tolist() for q, name in enumerate(_CURVES)}
-            curves["kernel_norms"] = {p: kn_arr[: m + 1, q, k].tolist() for q, p in enumerate(kpaths)}
-            acc = arr[: m + 1, 2, k]
-            diverged = bool(div[k]) or not np.all(np.isfinite(arr[: m + 1, :, k]))
-            changes = _train._lam_change_steps(engine.lam_kind, engine.lam_until, int(stp[k]),
-                                               None if log is None else log[k])
-            rec = {"format": RECORD_FORMAT, "id": ids[i], "group": g, "config": c._asdict(),
-                   "arch": spec.arch, "model_kwargs": spec.to_json()["model_kwargs"], "dataset": spec.dataset,
-                   "curves": dict(steps=steps.tolist(), **curves, lam=lam_arr[: m + 1, k].tolist()),
-                   "lam_changes": changes.tolist(),
-                   "t_star": _measure.steps_to_peak(steps, acc, spec.t_star_tol),
-                   "t_star_tol": spec.t_star_tol, "peak_accuracy": _measure.peak_accuracy(acc),
-                   "diverged": diverged, "diverged_at": int(stp[k]) if bool(div[k]) else -1,
-                   "wall_time": wall, "group_size": len(idx), "provenance": prov}
-            _write_json(os.path.join(rec_dir, ids[i] + ".json"), rec)
-        if os.path.exists(ck_path):
-            os.unlink(ck_path)
-        done_configs += len(idx)
-        bar.set_description(f"sweep {done_configs}/{len(configs)} configs")
-    bar.close()
-    return load_sweep(out_dir)
+        return _GroupOutput(grid, np.stack(rows).astype(np.float64), np.stack(lams).astype(np.float64),
+                            np.stack(kns).astype(np.float64), kpaths, np.asarray(jax.device_get(state.diverged)),
+                            np.asarray(jax.device_get(state.step)), log, wall_before + time.perf_counter() - t0)
+
+
+def _record(spec, engine, g, cid, c, k, group_size, out: _GroupOutput, prov) -> Dict[str, Any]:
+    """The record dict of configuration ``c`` (index ``k`` of its group ``g``)."""
+    m = int(np.searchsorted(out.grid, c.steps))      # first grid point >= T_c
+    steps = np.concatenate([out.grid[:m], [c.steps]])
+    curves = {name: out.rows[: m + 1, q, k].tolist() for q, name in enumerate(_CURVES)}
+    curves["kernel_norms"] = {p: out.kns[: m + 1, q, k].tolist() for q, p in enumerate(out.kpaths)}
+    acc = out.rows[: m + 1, 2, k]
+    diverged = bool(out.diverged[k]) or not np.all(np.isfinite(out.rows[: m + 1, :, k]))
+    changes = _train._lam_change_steps(engine.lam_kind, engine.lam_until, int(out.step[k]),
+                                       None if out.log is None else out.log[k])
+    return {"format": RECORD_FORMAT, "id": cid, "group": g, "config": c._asdict(),
+            "arch": spec.arch, "model_kwargs": spec.to_json()["model_kwargs"], "dataset": spec.dataset,
+            "curves": dict(steps=steps.tolist(), **curves, lam=out.lams[: m + 1, k].tolist()),
+            "lam_changes": changes.tolist(),
+            "t_star": _measure.steps_to_peak(steps, acc, spec.t_star_tol),
+            "t_star_tol": spec.t_star_tol, "peak_accuracy": _measure.peak_accuracy(acc),
+            "diverged": diverged, "diverged_at": int(out.step[k]) if bool(out.diverged[k]) else -1,
+            "wall_time": out.wall, "group_size": group_size, "provenance": prov}
 
 
 CONFIG_BATCHINGS = ("auto", "vmap", "map")
