@@ -770,12 +770,12 @@ def _validate_spec(spec: SweepSpec) -> None:
     _checks.one_of("image_size", spec.image_size, IMAGE_SIZES)
     # batch_size, momentum, schedule, loss, points_per_octave, eval_batch_size, autol2_every,
     # optimizer: TrainConfig's rules; lam_schedule's form here, its "early:E" against each budget in expand
+    # (and the optimizer against "autol2", which needs no budget)
+    kind, _ = _train.parse_lam_schedule(spec.lam_schedule)
     _train.TrainConfig(eta=1.0, lam=0.0, steps=1, batch_size=spec.batch_size, momentum=spec.momentum,
                        schedule=spec.schedule, loss=spec.loss, points_per_octave=spec.points_per_octave,
                        eval_batch_size=spec.eval_batch_size, autol2_every=spec.autol2_every,
-                       optimizer=spec.optimizer).validate()
-    kind, _ = _train.parse_lam_schedule(spec.lam_schedule)
-    _train._check_optimizer(spec.optimizer, spec.momentum, kind)
+                       optimizer=spec.optimizer, lam_schedule="autol2" if kind == "autol2" else "constant").validate()
 
 
 # ----------------------------------------------------------------------------- CLI
