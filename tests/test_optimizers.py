@@ -13,16 +13,9 @@ import pytest
 from l2lab import models as M
 from l2lab import sweep as S
 from l2lab import train as T
-from l2lab.data import Dataset as DS
+from toy_data import toy as _toy
 
 B1, B2, EPS = 0.9, 0.999, 1e-8
-
-
-def _toy(n=96, d=10, k=3, seed=0):
-    r = np.random.RandomState(seed)
-    x = r.randn(n, d).astype(np.float32)
-    y = np.argmax(x @ r.randn(d, k), 1).astype(np.int32)
-    return DS(x[:64], y[:64], "toy-train", k), DS(x[64:], y[64:], "toy-test", k)
 
 
 MODEL = M.make_model("fc", num_classes=3, widths=(8, 8))

@@ -10,14 +10,7 @@ from l2lab import measure as Me
 from l2lab import predict as P
 from l2lab import sweep as S
 from l2lab import tuning as U
-from l2lab.data import Dataset as DS
-
-
-def _toy(n=96, d=10, k=3, seed=0):
-    r = np.random.RandomState(seed)
-    x = r.randn(n, d).astype(np.float32)
-    y = np.argmax(x @ r.randn(d, k), 1).astype(np.int32)
-    return DS(x[:64], y[:64], "toy-train", k), DS(x[64:], y[64:], "toy-test", k)
+from toy_data import toy as _toy
 
 
 SPEC = S.SweepSpec(arch="fc", model_kwargs={"widths": (8, 8)}, etas=(2.0,), lams=(0.003, 0.03, 0.1),
