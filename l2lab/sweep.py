@@ -416,12 +416,13 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     ids = [config_id(c) for c in configs]
     if len(set(ids)) != len(ids):
         raise ValueError("duplicate (seed, eta, lam) in the spec")
+    # the model and engine first: a bad model_kwargs (width 0) fails before the folder is written
+    run = _GroupRunner(spec, train_ds, test_ds, devices, config_batching)
     _write_or_check_manifest(out_dir, _manifest(spec, train_ds, test_ds, configs, ids, dropped, groups))
     rec_dir, ck_dir = os.path.join(out_dir, "records"), os.path.join(out_dir, "checkpoints")
     _remove_temporary_files((out_dir, rec_dir, ck_dir))
     todo = [g for g, idx in enumerate(groups)
             if not all(os.path.exists(os.path.join(rec_dir, ids[i] + ".json")) for i in idx)]
-    run = _GroupRunner(spec, train_ds, test_ds, devices, config_batching)
     done = len(configs) - sum(len(groups[g]) for g in todo)
     bar = _train._tqdm(total=sum(configs[i].steps for g in todo for i in groups[g]), disable=not progress,
                        unit="step", unit_scale=True, smoothing=0.05, desc=f"sweep {done}/{len(configs)} configs")

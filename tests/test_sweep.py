@@ -40,6 +40,14 @@ def test_budgets_and_grouping():
     assert S.parse_budget("etalam:0.1") == ("etalam", 0.1)
 
 
+def test_bad_model_kwargs_fail_before_the_folder_is_written(tmp_path):
+    tr, te = _toy()
+    with pytest.raises(ValueError, match="widths"):
+        S.run_sweep(SPEC._replace(model_kwargs={"widths": (8, 0)}), str(tmp_path / "sw"),
+                    train_ds=tr, test_ds=te, progress=False)
+    assert not (tmp_path / "sw").exists()
+
+
 def test_vmapped_sweep_equals_per_config_runs(tmp_path):
     tr, te = _toy()
     spec = SPEC
