@@ -1,0 +1,78 @@
+"""Figures of the chapter "L2 with batch normalization is an effective learning rate"
+(:mod:`l2lab.scale_invariance` traces), in the look of :mod:`l2lab.plots`."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from l2lab import _checks, plots
+from l2lab import scale_invariance as si
+
+__all__ = ["trace_figure", "kernel_slider_figure", "QUANTITIES"]
+
+#: Trace fields :func:`trace_figure` can draw, with their axis titles.
+QUANTITIES = {"kernel_norm": "||w||", "effective_lr": "η / ||w||²",
+              "angular_update": "angle(w_t, w_t+1) [rad]"}
+
+
+def trace_figure(traces: Mapping[str, si.Trace], quantity: str, paths: Sequence[str], *,
+                 title: str = "", equilibrium: bool = False, log_y: bool = False,
+                 smooth: int = 1) -> go.Figure:
+    """One curve per (run, kernel): ``traces[label].<quantity>[path]`` against the step.
+
+    Args:
+      traces: ordered ``label -> Trace`` (:func:`l2lab.scale_invariance.track`).
+      quantity: one of :data:`QUANTITIES`; paths: kernels to draw (each in every trace).
+      equilibrium: draw each run's ``arccos(1 - eta lam)`` as a dashed line (angular updates).
+      smooth: running mean over this many steps (>= 1), to see through step-to-step noise.
+    Returns:
+      a styled plotly figure (curves of the same run share a colour, kernels differ by dash).
+    """
+    if not isinstance(traces, Mapping) or not traces:
+        raise _checks.bad_type("traces", "must be a non-empty mapping label -> Trace")
+    _checks.one_of("quantity", quantity, tuple(QUANTITIES))
+    if isinstance(paths, str) or not paths:
+        raise _checks.bad_value("paths", "must be a non-empty sequence of kernel paths")
+    smooth = _checks.positive_int("smooth", smooth)
+    dashes = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+    fig = go.Figure()
+    for i, (label, tr) in enumerate(traces.items()):
+        if not isinstance(tr, si.Trace):
+            raise _checks.bad_type("traces", f"values must be Trace, got {type(tr).__name__}")
+        color = plots.COLORS[i % len(plots.COLORS)]
+        for j, p in enumerate(paths):
+            data = getattr(tr, quantity)
+            if p not in data:
+                raise _checks.bad_value("paths", f"{p!r} is not a kernel of run {label!r}")
+            y = np.asarray(data[p], np.float64)
+            if smooth > 1:
+                y = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
+            x = np.arange(y.size) + (smooth - 1) / 2
+            fig.add_scatter(x=x, y=y, mode="lines", name=f"{label} · {p.split('/')[0]}",
+                            line=dict(color=color, dash=dashes[j % len(dashes)], width=1.5))
+        if equilibrium:
+            eq = float(si.equilibrium_angular_step(tr.config["eta"], tr.config["lam"]))
+            fig.add_scatter(x=[0, len(tr.steps) - 1], y=[eq, eq], mode="lines",
+                            name=f"{label} · arccos(1 − ηλ)",
+                            line=dict(color=color, dash="dash", width=3), opacity=0.5)
+    return plots.style(fig, title=title, xaxis="step", yaxis=QUANTITIES[quantity], log_y=log_y)
+
+
+def kernel_slider_figure(traces: Mapping[str, si.Trace], quantity, *, title: str = "",
+                         yaxis: str = "", log_y: bool = True) -> go.Figure:
+    """One slider frame per kernel of the traces: ``quantity(trace, path)`` (an ``(n,)`` array
+    over steps) for every run of ``traces`` (``{label: Trace}``, the same kernels in each)."""
+    if not traces:
+        raise ValueError("traces must name at least one run")
+    if not callable(quantity):
+        raise TypeError(f"quantity must be a function (trace, path) -> array, got {quantity!r}")
+    first = next(iter(traces.values()))
+    frames = {}
+    for p in first.kernel_norm:
+        ys = {n: np.asarray(quantity(tr, p)) for n, tr in traces.items()}
+        x = np.arange(len(next(iter(ys.values()))))
+        frames[p.split("/")[0]] = plots.traces(x, ys)
+    return plots.slider_figure(frames, slider_label="kernel", title=title, xaxis="step",
+                               yaxis=yaxis, log_y=log_y)

@@ -1,0 +1,295 @@
+"""Decoupled and early weight decay: the summaries of the chapter "Decoupled and early weight decay".
+
+Two questions from *Understanding Decoupled and Early Weight Decay* (Bjorck et al. 2020) and
+van Laarhoven (2017), measured with the engine of :mod:`l2lab.sweep` and the per-step traces of
+:func:`l2lab.scale_invariance.track`:
+
+* **Coupled against decoupled** (Adam + L2 in the loss against AdamW): on an ``eta x lam``
+  grid of test accuracies (:func:`accuracy_grid`), the best lam at each eta with the band of
+  lams within 0.1% of it (:func:`best_lam_per_eta`, built on
+  :func:`l2lab.tuning.tuned_lambda`), how fast the best lam moves with eta
+  (:func:`eta_exponent`: the slope of ``log lam*`` against ``log eta``; 0 means independent of
+  eta, -1 means ``lam* ~ 1/eta``), and the lams that are within the band at *every* eta
+  (:func:`common_lams`).
+* **Early decay** (lam for the first E steps, then 0) against decay throughout and none, for the
+  scale-invariant kernels of the batch-norm CNN (:data:`CNN_BN_SCALE_INVARIANT`):
+  :func:`phase_means` averages a per-step quantity (e.g. the angular update) before and after
+  E, and :func:`cumulative_angle` adds up the rotation of a kernel's direction.
+
+Everything here is numpy on the host: no training happens in this module.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, NamedTuple, Sequence
+
+import numpy as np
+
+from l2lab import _checks
+from l2lab import tuning as _tuning
+
+__all__ = ["AccuracyGrid", "accuracy_grid", "BestLam", "best_lam_per_eta", "eta_exponent",
+           "common_lams", "phase_means", "cumulative_angle", "CNN_BN_SCALE_INVARIANT", "STATISTICS",
+           "accuracy_heatmap", "best_lam_figure"]
+
+STATISTICS = ("peak", "final")
+
+#: Kernels of ``l2lab.models.CNN(batch_norm=True)`` that feed a batch-norm layer, hence enter the
+#: loss only through their direction (the fourth convolution and the two Dense layers do not:
+#: SM A's architecture has no Act after the fourth convolution). Checked in the tests with
+#: :func:`l2lab.scale_invariance.loss_under_kernel_scaling`.
+CNN_BN_SCALE_INVARIANT = ("Conv_0/kernel", "Conv_1/kernel", "Conv_2/kernel")
+
+
+class AccuracyGrid(NamedTuple):
+    """Test accuracies of an ``eta x lam`` grid.
+
+    etas: float64 (E,) increasing; lams: float64 (L,) increasing (>= 0; the lam axis the
+    records were swept on, or ``eta * lam`` with ``per_step=True``); accuracy: float64 (E, L),
+    NaN where the grid has no run or the run diverged.
+    """
+
+    etas: np.ndarray
+    lams: np.ndarray
+    accuracy: np.ndarray
+
+
+def _value(record: Any, statistic: str) -> float:
+    if record.result.diverged:
+        return float("nan")
+    if statistic == "peak":
+        return float(record.peak_accuracy)
+    acc = np.asarray(record.result.test_accuracy, np.float64)
+    return float(acc[-1]) if acc.size else float("nan")
+
+
+def accuracy_grid(records: Sequence[Any], *, statistic: str = "peak", per_step: bool = False,
+                  digits: int = 6) -> AccuracyGrid:
+    """The ``eta x lam`` grid of ``records`` (sweep :class:`l2lab.sweep.Record` s, from one sweep
+    or several concatenated).
+
+    Args:
+      records: non-empty sequence of records with ``.config.eta``, ``.config.lam``,
+        ``.peak_accuracy`` and ``.result`` (``test_accuracy``, ``diverged``); one per
+        ``(eta, lam)`` pair (several seeds: pass one seed's records).
+      statistic: ``"peak"`` (the maximum test accuracy during the run, the book's convention,
+        SM A) or ``"final"`` (at the end of the budget).
+      per_step: the lam axis is ``eta * lam`` (AdamW's weight decay per step, the lam of
+        Loshchilov & Hutter, for optax's ``adamw`` which multiplies the decay by the learning
+        rate) instead of the records' lam.
+      digits: eta and lam values equal to this many significant digits are the same grid point
+        (``eta * lam`` is not exact in floating point).
+    Returns:
+      :class:`AccuracyGrid` with (E,) etas, (L,) lams and (E, L) accuracies.
+    """
+    if isinstance(records, (str, bytes)) or not hasattr(records, "__iter__"):
+        raise _checks.bad_type("records", f"must be a sequence of sweep records, got {records!r}")
+    records = list(records)
+    if not records:
+        raise _checks.bad_value("records", "must not be empty")
+    for r in records:
+        if not (hasattr(r, "config") and hasattr(r, "result") and hasattr(r, "peak_accuracy")):
+            raise _checks.bad_type("records", f"must hold sweep records, got {type(r).__name__}")
+    _checks.one_of("statistic", statistic, STATISTICS)
+    _checks.boolean("per_step", per_step)
+    digits = _checks.positive_int("digits", digits)
+    key = lambda v: float(f"{v:.{digits}g}")
+    cells: Dict[tuple, float] = {}
+    for r in records:
+        eta = float(r.config.eta)
+        lam = float(r.config.lam) * (eta if per_step else 1.0)
+        k = (key(eta), key(lam))
+        if k in cells:
+            raise _checks.bad_value("records", f"holds two runs at eta={eta:g}, "
+                                               f"{'eta*lam' if per_step else 'lam'}={lam:g}")
+        cells[k] = _value(r, statistic)
+    etas = np.array(sorted({k[0] for k in cells}), np.float64)
+    lams = np.array(sorted({k[1] for k in cells}), np.float64)
+    acc = np.full((etas.size, lams.size), np.nan)
+    for (e, l), v in cells.items():
+        acc[np.searchsorted(etas, e), np.searchsorted(lams, l)] = v
+    return AccuracyGrid(etas, lams, acc)
+
+
+def _check_grid(grid: Any) -> AccuracyGrid:
+    if not isinstance(grid, AccuracyGrid):
+        raise _checks.bad_type("grid", f"must be an AccuracyGrid, got {type(grid).__name__}")
+    etas, lams = _checks.curve("grid.etas", grid.etas), _checks.curve("grid.lams", grid.lams)
+    acc = np.asarray(grid.accuracy, np.float64)
+    if acc.shape != (etas.size, lams.size):
+        raise _checks.bad_value("grid", f"accuracy must have shape (E, L) = {(etas.size, lams.size)}, "
+                                        f"got {acc.shape}")
+    return AccuracyGrid(etas, lams, acc)
+
+
+class BestLam(NamedTuple):
+    """Best lam at each eta of a grid. etas, lam, low, high, accuracy: float64 (E,) -- the best lam,
+    the smallest and largest lam within ``band`` of its accuracy, and that accuracy (NaN
+    everywhere in a row without a finite accuracy); band: the tolerance (absolute accuracy)."""
+
+    etas: np.ndarray
+    lam: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    accuracy: np.ndarray
+    band: float
+
+
+def best_lam_per_eta(grid: AccuracyGrid, band: float = _tuning.BAND) -> BestLam:
+    """:func:`l2lab.tuning.tuned_lambda` on every row (eta) of ``grid``.
+
+    Args:
+      grid: :class:`AccuracyGrid` (E etas x L lams).
+      band: absolute accuracy tolerance of the band (default 0.001: Figure 4b's 0.1%).
+    Returns:
+      :class:`BestLam`, arrays (E,). Ties go to the smallest lam (``tuned_lambda``'s rule).
+    """
+    grid = _check_grid(grid)
+    band = _checks.nonneg_float("band", band)
+    out = np.full((4, grid.etas.size), np.nan)
+    for i, row in enumerate(grid.accuracy):
+        if not np.isfinite(row).any():
+            continue
+        t = _tuning.tuned_lambda(grid.lams, row, band)
+        out[:, i] = (t.lam, t.low, t.high, t.accuracy)
+    return BestLam(grid.etas.copy(), out[0], out[1], out[2], out[3], band)
+
+
+def eta_exponent(etas, lams) -> float:
+    """Least-squares slope ``b`` of ``log lam = a + b log eta`` over the entries with a finite
+    ``lam > 0`` (NaN if fewer than two distinct etas remain).
+
+    ``b = 0``: the best lam does not depend on eta; ``b = -1``: it scales like ``1/eta`` (as a
+    product ``eta lam`` fixed at the optimum would make it). Decades moved over the grid:
+    ``b * log10(max eta / min eta)``.
+
+    Args:
+      etas: (E,) learning rates > 0; lams: (E,) best lams (0 or NaN entries are left out).
+    Returns:
+      float.
+    """
+    etas = _checks.curve("etas", etas)
+    lams = _checks.curve("lams", lams)
+    _checks.same_length("etas", etas, "lams", lams)
+    if np.any(~np.isfinite(etas)) or np.any(etas <= 0):
+        raise _checks.bad_value("etas", "must be finite and > 0")
+    keep = np.isfinite(lams) & (lams > 0)
+    x, y = np.log(etas[keep]), np.log(lams[keep])
+    if np.unique(x).size < 2:
+        return float("nan")
+    x = x - x.mean()
+    return float(np.sum(x * (y - y.mean())) / np.sum(x * x))
+
+
+def common_lams(grid: AccuracyGrid, band: float = _tuning.BAND) -> np.ndarray:
+    """The lams whose accuracy is within ``band`` of the best of its row at *every* eta.
+
+    Args:
+      grid: :class:`AccuracyGrid`; rows without a finite accuracy are ignored.
+      band: absolute accuracy tolerance (>= 0).
+    Returns:
+      float64 (C,) sorted, possibly empty: a single lam good at every eta exists iff C > 0.
+    """
+    grid = _check_grid(grid)
+    band = _checks.nonneg_float("band", band)
+    ok = np.ones(grid.lams.size, bool)
+    for row in grid.accuracy:
+        if not np.isfinite(row).any():
+            continue
+        best = np.nanmax(row)
+        ok &= np.isfinite(row) & (row >= best - band)
+    return grid.lams[ok]
+
+
+def phase_means(values, until: int, *, start: int = 0) -> tuple:
+    """Means of a per-step quantity before and after step ``until``.
+
+    Args:
+      values: (T,) one value per update (e.g. ``Trace.angular_update[path]``).
+      until: the first update of the second phase (``E`` of ``"early:E"``), ``1 <= until < T``.
+      start: skip the updates before it in the first phase (``0 <= start < until``).
+    Returns:
+      ``(mean of values[start:until], mean of values[until:])`` as floats (NaN-aware means).
+    """
+    v = _checks.curve("values", values)
+    until = _checks.positive_int("until", until)
+    start = _checks.nonneg_int("start", start)
+    if until >= v.size:
+        raise _checks.bad_value("until", f"must be < len(values) = {v.size}, got {until}")
+    if start >= until:
+        raise _checks.bad_value("start", f"must be < until = {until}, got {start}")
+    with np.errstate(invalid="ignore"):
+        return float(np.nanmean(v[start:until])), float(np.nanmean(v[until:]))
+
+
+def cumulative_angle(angles) -> np.ndarray:
+    """Total rotation ``Phi_t = sum_{s < t} delta_s`` of a kernel's direction after ``t`` updates.
+
+    Args:
+      angles: (T,) per-step angles ``delta_s`` (radians, >= 0; ``Trace.angular_update[path]``).
+    Returns:
+      float64 (T+1,), ``Phi_0 = 0``. Path length on the unit sphere: it bounds the angle between
+      ``w_0`` and ``w_t`` from above (triangle inequality) and is unchanged by any rescaling of
+      the kernel.
+    """
+    a = _checks.curve("angles", angles)
+    if np.any(~np.isfinite(a)) or np.any(a < 0):
+        raise _checks.bad_value("angles", "must be finite and >= 0 (radians)")
+    return np.concatenate([[0.0], np.cumsum(a)])
+
+
+# ----------------------------------------------------------------------------- figures
+
+def accuracy_heatmap(grid: AccuracyGrid, *, title: str = "", lam_label: str = "λ",
+                     eta_label: str = "η") -> "go.Figure":
+    """Heatmap of ``grid.accuracy`` (rows: etas, columns: lams, both as category labels, so that
+    lam = 0 has a column), each cell printed with its value; the best cell of each row is
+    marked with a star. Returns a ``go.Figure`` in the book's style (:func:`l2lab.plots.style`).
+    """
+    import plotly.graph_objects as go
+
+    from l2lab import plots
+
+    grid = _check_grid(grid)
+    for name, v in (("title", title), ("lam_label", lam_label), ("eta_label", eta_label)):
+        _checks.string(name, v)
+    xs = [f"{v:.3g}" for v in grid.lams]
+    ys = [f"{v:.3g}" for v in grid.etas]
+    acc = grid.accuracy
+    text = []
+    for row in acc:
+        best = np.nanmax(row) if np.isfinite(row).any() else np.nan
+        text.append(["–" if not np.isfinite(v) else f"{v:.3f}" + ("★" if v == best else "")
+                     for v in row])
+    fig = go.Figure(go.Heatmap(z=acc, x=xs, y=ys, text=text, texttemplate="%{text}",
+                               colorscale="Viridis", colorbar=dict(title=dict(text="accuracy")),
+                               hovertemplate=f"{eta_label} = %{{y}}<br>{lam_label} = %{{x}}"
+                                             "<br>accuracy %{z:.4f}<extra></extra>"))
+    plots.style(fig, title=title, xaxis=lam_label, yaxis=eta_label)
+    fig.update_xaxes(type="category")
+    fig.update_yaxes(type="category")
+    return fig
+
+
+def best_lam_figure(best: Dict[str, BestLam], *, title: str = "Best λ against η",
+                    yaxis: str = "best λ (bar: within the band)") -> "go.Figure":
+    """The best lam of each eta (markers and lines) with its band as an error bar, one curve per
+    entry of ``best`` (``label -> BestLam``), on log axes; a best lam of 0 has no place there and
+    is left out (a gap). Returns a ``go.Figure``."""
+    import plotly.graph_objects as go
+
+    from l2lab import plots
+
+    if not isinstance(best, dict) or not best:
+        raise _checks.bad_value("best", "must be a non-empty dict label -> BestLam")
+    fig = go.Figure()
+    for i, (label, b) in enumerate(best.items()):
+        if not isinstance(b, BestLam):
+            raise _checks.bad_type("best", f"values must be BestLam, got {type(b).__name__}")
+        pos = np.isfinite(b.lam) & (b.lam > 0)
+        lam = np.where(pos, b.lam, np.nan)
+        low = np.where(pos & (b.low > 0), b.low, lam)
+        fig.add_scatter(x=b.etas, y=lam, mode="lines+markers", name=str(label),
+                        line={"color": plots.COLORS[i % len(plots.COLORS)]},
+                        error_y=dict(type="data", symmetric=False, array=np.where(pos, b.high - lam, np.nan),
+                                     arrayminus=np.where(pos, lam - low, np.nan)))
+    return plots.style(fig, title=title, xaxis="η", yaxis=yaxis, log_x=True, log_y=True)
