@@ -143,17 +143,7 @@ def exponential_lr(eta, lam, t) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- kernels
 
-def _path_str(path) -> str:
-    """``"Conv_0/kernel"`` for a key path (the format of ``l2lab.train.kernel_paths``)."""
-    parts = []
-    for k in path:
-        for attr in ("key", "name", "idx"):
-            if hasattr(k, attr):
-                parts.append(str(getattr(k, attr)))
-                break
-        else:
-            parts.append(str(k))
-    return "/".join(parts)
+_path_str = _train.path_str   # "Conv_0/kernel" for a key path
 
 
 def kernel_leaves(params: Params) -> Dict[str, jax.Array]:

@@ -72,6 +72,7 @@ from l2lab import autol2 as _autol2
 
 __all__ = [
     "TrainConfig", "TrainResult", "TrainState", "Measurement", "Engine", "kernel_paths", "kernel_norms",
+    "path_str",
     "xent_loss", "mse_loss", "l2_penalty", "total_loss", "make_optimizer", "lr_factor",
     "measurement_grid", "seed_keys", "set_hyperparams", "train", "LAM_SCHEDULES",
     "parse_lam_schedule", "make_autol2_optimizer", "OPTIMIZERS",
@@ -114,8 +115,9 @@ def total_loss(apply_fn: Callable, params: Params, x: jax.Array, y_onehot: jax.A
     return _LOSS_FNS[loss](apply_fn(params, x), y_onehot) + lam * l2_penalty(params)
 
 
-def _path_str(path) -> str:
-    """``"Dense_0/kernel"`` for a ``tree_flatten_with_path`` key path."""
+def path_str(path) -> str:
+    """``"Dense_0/kernel"`` for a ``tree_flatten_with_path`` key path (the names of
+    :func:`kernel_paths` and :func:`kernel_norms`)."""
     parts = []
     for k in path:
         for attr in ("key", "name", "idx"):
@@ -136,13 +138,13 @@ def kernel_paths(params: Params) -> List[str]:
     """Sorted paths (``"/".join(keys)``) of the leaves of ``params`` whose last key is
     ``"kernel"`` (flax Dense/Conv kernels; biases and batch-norm scales are not kernels)."""
     leaves, _ = jax.tree_util.tree_flatten_with_path(params)
-    return sorted(_path_str(p) for p, _ in leaves if _last_key(p) == "kernel")
+    return sorted(path_str(p) for p, _ in leaves if _last_key(p) == "kernel")
 
 
 def kernel_norms(params: Params) -> Dict[str, jax.Array]:
     """``{path: ||w||_2}`` (float32 scalars) of every kernel of ``params`` (:func:`kernel_paths`)."""
     leaves, _ = jax.tree_util.tree_flatten_with_path(params)
-    return {_path_str(p): jnp.sqrt(jnp.sum(jnp.square(jnp.asarray(w, jnp.float32))))
+    return {path_str(p): jnp.sqrt(jnp.sum(jnp.square(jnp.asarray(w, jnp.float32))))
             for p, w in leaves if _last_key(p) == "kernel"}
 
 
