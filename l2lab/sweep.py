@@ -416,9 +416,12 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     ids = [config_id(c) for c in configs]
     if len(set(ids)) != len(ids):
         raise ValueError("duplicate (seed, eta, lam) in the spec")
-    # the model and engine first: a bad model_kwargs (width 0) fails before the folder is written
+    manifest = _manifest(spec, train_ds, test_ds, configs, ids, dropped, groups)
+    exists = _check_manifest(out_dir, manifest)     # a different sweep there: before any model
+    # then the model and engine: a bad model_kwargs (width 0) fails before the folder is written
     run = _GroupRunner(spec, train_ds, test_ds, devices, config_batching)
-    _write_or_check_manifest(out_dir, _manifest(spec, train_ds, test_ds, configs, ids, dropped, groups))
+    if not exists:
+        _write_json(os.path.join(out_dir, "manifest.json"), dict(manifest, provenance=_provenance()))
     rec_dir, ck_dir = os.path.join(out_dir, "records"), os.path.join(out_dir, "checkpoints")
     _remove_temporary_files((out_dir, rec_dir, ck_dir))
     todo = [g for g, idx in enumerate(groups)
@@ -467,13 +470,12 @@ def _manifest(spec, train_ds, test_ds, configs, ids, dropped, groups) -> Dict[st
             "dropped": dropped, "groups": groups}
 
 
-def _write_or_check_manifest(out_dir: str, manifest: Dict[str, Any]) -> None:
-    """Write ``out_dir/manifest.json`` (with provenance), or check that the one there describes
-    the same sweep (ValueError naming ``out_dir`` otherwise)."""
+def _check_manifest(out_dir: str, manifest: Dict[str, Any]) -> bool:
+    """Whether ``out_dir/manifest.json`` exists; if it does, check that it describes the same
+    sweep (ValueError naming ``out_dir`` otherwise)."""
     mpath = os.path.join(out_dir, "manifest.json")
     if not os.path.exists(mpath):
-        _write_json(mpath, dict(manifest, provenance=_provenance()))
-        return
+        return False
     with open(mpath) as f:
         old = json.load(f)
     # fields added to SweepSpec after a sweep was written count as their defaults
@@ -482,6 +484,7 @@ def _write_or_check_manifest(out_dir: str, manifest: Dict[str, Any]) -> None:
             {k: manifest[k] for k in ("spec", "data", "configs")})):
         raise _checks.bad_value("out_dir", f"{out_dir!r} holds a different sweep (manifest differs); "
                                            "use another out_dir")
+    return True
 
 
 def _remove_temporary_files(dirs: Sequence[str]) -> None:
