@@ -95,7 +95,7 @@ def test_kernel_leaves_and_scaling():
     # reference: the loss evaluated directly on scaled parameters
     y1 = jax.nn.one_hot(TR.y, 3)
     q = jax.tree_util.tree_map_with_path(
-        lambda kp, v: v * 3.0 if si._path_str(kp) == "Dense_1/kernel" else v, pb)
+        lambda kp, v: v * 3.0 if train.path_str(kp) == "Dense_1/kernel" else v, pb)
     assert other[2] == pytest.approx(float(train.xent_loss(bn.apply({"params": q}, TR.x), y1)), rel=1e-5)
     assert np.allclose(inv, inv[1], rtol=1e-4)
     assert abs(other[2] - other[1]) > 1e-3
@@ -214,7 +214,7 @@ def test_scale_invariant_net_ignores_every_kernel_scale():
     base = NET.apply({"params": NET_P}, x)
     for path, c in (("Dense_0/kernel", 0.1), ("Dense_1/kernel", 7.0)):
         p = jax.tree_util.tree_map_with_path(
-            lambda kp, v: v * c if si._path_str(kp) == path else v, NET_P)
+            lambda kp, v: v * c if train.path_str(kp) == path else v, NET_P)
         assert np.allclose(NET.apply({"params": p}, x), base, rtol=1e-4, atol=1e-5)
     conv = si.ScaleInvariantNet(channels=(3,), widths=(), num_classes=2)
     pc = conv.init(jax.random.PRNGKey(1), jnp.zeros((2, 4, 4, 1)))["params"]

@@ -147,7 +147,7 @@ def test_the_listed_cnn_bn_kernels_are_exactly_the_scale_invariant_ones():
 
     ones = jnp.ones(len(paths))
     base = float(loss(ones))
-    order = [train._path_str(kp) for kp, _ in jax.tree_util.tree_flatten_with_path(params)[0]
+    order = [train.path_str(kp) for kp, _ in jax.tree_util.tree_flatten_with_path(params)[0]
              if getattr(kp[-1], "key", None) == "kernel"]
     invariant = set()
     for k, name in enumerate(order):
