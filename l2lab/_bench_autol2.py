@@ -35,7 +35,7 @@ def _engines(arch: str, model_kwargs: dict, n_train: int, image_size: int = 32):
     """(constant engine, autol2 engine, initial params) for a full-batch preset-like setup."""
     spec = S.preset(arch, "tiny")._replace(model_kwargs=model_kwargs, n_train=n_train, n_test=256,
                                           image_size=image_size)
-    tr, te = S._load_data(spec)
+    tr, te = S.load_data(spec)
     model = M.make_model(arch, num_classes=int(tr.num_classes), **model_kwargs)
     apply_fn = lambda p, x: model.apply({"params": p}, x)
     kw = dict(batch_size=n_train, momentum=0.0)

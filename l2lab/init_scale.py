@@ -163,7 +163,7 @@ def run_init_scales(spec: _sweep.SweepSpec, sigmas: Sequence[float], out_dir: An
                                                    "another out_dir")
             return _from_json(raw, spec)
     if train_ds is None:
-        train_ds, test_ds = _sweep._load_data(spec)
+        train_ds, test_ds = _sweep.load_data(spec)
     runs = _train_all(spec, cfg, s, train_ds, test_ds, mode)
     if path is not None:
         _sweep._write_json(path, {"format": FORMAT, "key": key, **_to_json(runs)})

@@ -266,7 +266,7 @@ def spec_setup(spec, seed: int = 0) -> PresetSetup:
     if not isinstance(spec, _sweep.SweepSpec):
         raise _checks.bad_type("spec", f"must be an l2lab.sweep.SweepSpec, got {type(spec).__name__}")
     seed = _checks.nonneg_int("seed", seed)
-    train_ds, test_ds = _sweep._load_data(spec)
+    train_ds, test_ds = _sweep.load_data(spec)
     model = _models.make_model(spec.arch, num_classes=int(train_ds.num_classes), **spec.model_kwargs)
     params = _models.init(model, _train.seed_keys(seed)[0], (1,) + tuple(np.shape(train_ds.x)[1:]))
     etas = sorted(spec.etas)

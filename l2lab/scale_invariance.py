@@ -33,7 +33,6 @@ Public API::
     track(arch_or_model, *, eta, lam, steps, ...) -> Trace     every step of one run
     ScaleInvariantNet                          BN without affine after every kernel, fixed readout
     equivalent_runs(model, params, train, test, *, eta, lam, steps) -> EquivalentRuns
-    spec_data(spec)                            the (train, test) data of a sweep spec
 
 Everything runs full batch by default (the tiny presets do) and on any JAX backend.
 """
@@ -57,7 +56,7 @@ __all__ = [
     "equilibrium_angular_step", "exponential_lr", "loss_under_kernel_scaling", "kernel_leaves",
     "scale_kernels",
     "angle", "Trace", "track", "ScaleInvariantNet", "EquivalentRuns", "equivalent_runs",
-    "spec_data", "late_values", "describe_late",
+    "late_values", "describe_late",
 ]
 
 Params = Any
@@ -712,25 +711,6 @@ def _equivalent_runs(model, params, train, test, eta, lam, steps, record_every, 
 
 
 # ----------------------------------------------------------------------------- data
-
-def spec_data(spec) -> Tuple[Any, Any]:
-    """``(train, test)`` Datasets of a ``l2lab.sweep.SweepSpec``, prepared as the sweep prepares
-    them (``l2lab.data.paper_split``; conv nets: padded to 32x32, then average-pooled to
-    ``spec.image_size``). x float32 (N, H, W, C), y int (N,)."""
-    from l2lab import data as _data
-    from l2lab import sweep as _sweep
-
-    if not isinstance(spec, _sweep.SweepSpec):
-        raise _checks.bad_type("spec", f"must be a l2lab.sweep.SweepSpec, got {type(spec).__name__}")
-    tr, te = _data.paper_split(spec.dataset, n_train=spec.n_train, n_test=spec.n_test, seed=0)
-    if spec.arch in ("cnn", "cnn_bn", "wrn"):
-        if tr.x.shape[1] != 32:
-            tr, te = _data.pad_to(tr, 32), _data.pad_to(te, 32)
-        if spec.image_size != 32:
-            f = 32 // spec.image_size
-            tr, te = _data.downsample(tr, f), _data.downsample(te, f)
-    return tr, te
-
 
 # ----------------------------------------------------------------------------- late-time summary
 

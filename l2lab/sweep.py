@@ -75,7 +75,7 @@ from l2lab import train as _train
 
 __all__ = ["SweepSpec", "Record", "SCALES", "CONFIG_BATCHINGS", "resolve_config_batching", "expand",
            "parse_budget", "group_configs", "config_id", "spec_id", "truncate",
-           "run_sweep", "load_sweep", "preset", "main"]
+           "run_sweep", "load_sweep", "load_data", "preset", "main"]
 
 RECORD_FORMAT = "l2lab.sweep.record/1"
 _LATER_FIELDS = {"lam_schedule": "constant", "autol2_every": 5,   # SweepSpec fields added later
@@ -377,9 +377,14 @@ def _provenance() -> Dict[str, Any]:
 
 # ----------------------------------------------------------------------------- running
 
-def _load_data(spec: SweepSpec):
+def load_data(spec: SweepSpec):
+    """``(train, test)`` Datasets of ``spec`` as its sweep trains on them
+    (``l2lab.data.paper_split``; conv nets: padded to 32x32, then average-pooled to
+    ``spec.image_size``). x float32 (N, H, W, C) or (N, D), y int (N,)."""
     from l2lab import data as _data
 
+    if not isinstance(spec, SweepSpec):
+        raise _checks.bad_type("spec", f"must be a l2lab.sweep.SweepSpec, got {type(spec).__name__}")
     tr, te = _data.paper_split(spec.dataset, n_train=spec.n_train, n_test=spec.n_test, seed=0)
     if spec.arch in ("cnn", "cnn_bn", "wrn"):
         if tr.x.shape[1] != 32:
@@ -408,7 +413,7 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     out_dir, devices = _check_run_args(spec, out_dir, train_ds, test_ds, devices, checkpoint_seconds,
                                        config_batching)
     if train_ds is None:
-        train_ds, test_ds = _load_data(spec)
+        train_ds, test_ds = load_data(spec)
     if spec.augment and np.ndim(train_ds.x) != 4:
         raise ValueError(f"augment=True needs image data (N, H, W, C), got x of shape {np.shape(train_ds.x)}")
     configs, dropped = expand(spec)
@@ -915,7 +920,7 @@ def _cli_spec(p: argparse.ArgumentParser, a: argparse.Namespace) -> Tuple[SweepS
     if not out or (os.path.exists(out) and not os.path.isdir(out)):
         p.error(f"argument --out: {out!r} is not a directory")
     try:
-        train_ds, test_ds = _load_data(spec)
+        train_ds, test_ds = load_data(spec)
     except FileNotFoundError as e:
         p.error(f"argument --dataset: {e}")
     except ValueError as e:      # sizes larger than the dataset: blame the size(s) named, given ones first

@@ -386,3 +386,11 @@ def test_resume_from_a_checkpoint_written_before_lam_curves(tmp_path, monkeypatc
     assert sorted(got) == sorted(full)
     for k in full:
         assert got[k]["curves"] == full[k]["curves"], k
+
+
+def test_load_data_is_the_data_a_sweep_trains_on():
+    spec = S.preset("cnn_bn", "tiny")
+    tr, te = S.load_data(spec)
+    assert tr.x.shape == (spec.n_train, spec.image_size, spec.image_size, 1) and len(te.y) == spec.n_test
+    with pytest.raises(TypeError, match="spec"):
+        S.load_data({"arch": "fc"})
