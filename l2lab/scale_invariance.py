@@ -145,13 +145,7 @@ def exponential_lr(eta, lam, t) -> np.ndarray:
 _path_str = _train.path_str   # "Conv_0/kernel" for a key path
 
 
-def kernel_leaves(params: Params) -> Dict[str, jax.Array]:
-    """``{path: array}`` of the Dense/Conv kernels of ``params``, keyed (and sorted) as
-    ``l2lab.train.kernel_paths(params)``. Works on traced pytrees (inside jit/scan)."""
-    leaves, _ = jax.tree_util.tree_flatten_with_path(params)
-    out = {_path_str(p): v for p, v in leaves
-           if p and getattr(p[-1], "key", getattr(p[-1], "name", None)) == "kernel"}
-    return {k: out[k] for k in sorted(out)}
+kernel_leaves = _train.kernel_leaves   # {path: kernel}, sorted by path
 
 
 def _replace_leaf(params: Params, path: str, fn) -> Params:

@@ -72,7 +72,7 @@ from l2lab import autol2 as _autol2
 
 __all__ = [
     "TrainConfig", "TrainResult", "TrainState", "Measurement", "Engine", "kernel_paths", "kernel_norms",
-    "path_str",
+    "kernel_leaves", "path_str",
     "xent_loss", "mse_loss", "l2_penalty", "total_loss", "make_optimizer", "lr_factor",
     "measurement_grid", "seed_keys", "set_hyperparams", "train", "LAM_SCHEDULES",
     "parse_lam_schedule", "make_autol2_optimizer", "OPTIMIZERS",
@@ -134,18 +134,24 @@ def _last_key(path) -> Any:
     return getattr(k, "key", getattr(k, "name", None))
 
 
-def kernel_paths(params: Params) -> List[str]:
-    """Sorted paths (``"/".join(keys)``) of the leaves of ``params`` whose last key is
-    ``"kernel"`` (flax Dense/Conv kernels; biases and batch-norm scales are not kernels)."""
+def kernel_leaves(params: Params) -> Dict[str, Any]:
+    """``{path: array}``, sorted by path (``"/".join(keys)``), of the leaves of ``params`` whose
+    last key is ``"kernel"`` (flax Dense/Conv kernels; biases and batch-norm scales are not
+    kernels). Works on traced pytrees (inside jit/scan)."""
     leaves, _ = jax.tree_util.tree_flatten_with_path(params)
-    return sorted(path_str(p) for p, _ in leaves if _last_key(p) == "kernel")
+    out = {path_str(p): w for p, w in leaves if p and _last_key(p) == "kernel"}
+    return {k: out[k] for k in sorted(out)}
+
+
+def kernel_paths(params: Params) -> List[str]:
+    """Sorted paths of the kernels of ``params`` (:func:`kernel_leaves`)."""
+    return list(kernel_leaves(params))
 
 
 def kernel_norms(params: Params) -> Dict[str, jax.Array]:
     """``{path: ||w||_2}`` (float32 scalars) of every kernel of ``params`` (:func:`kernel_paths`)."""
-    leaves, _ = jax.tree_util.tree_flatten_with_path(params)
-    return {path_str(p): jnp.sqrt(jnp.sum(jnp.square(jnp.asarray(w, jnp.float32))))
-            for p, w in leaves if _last_key(p) == "kernel"}
+    return {p: jnp.sqrt(jnp.sum(jnp.square(jnp.asarray(w, jnp.float32))))
+            for p, w in kernel_leaves(params).items()}
 
 
 # ----------------------------------------------------------------------------- optimiser
