@@ -69,6 +69,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from l2lab import _checks
+from l2lab import _lock
 from l2lab import measure as _measure
 from l2lab import models as _models
 from l2lab import train as _train
@@ -408,7 +409,8 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     configuration after another inside the same program: on XLA:CPU a vmapped convolution with
     per-configuration kernels becomes a grouped convolution without a fast kernel, 5x slower than
     looping) or ``"auto"`` (map for conv nets on CPU, vmap otherwise). Speed only: results agree to
-    float32 rounding.
+    float32 rounding. Two processes given the same ``out_dir`` do not train it twice: the second
+    waits (a lock on the folder, ``out_dir/.run_sweep.lock``) and then loads the records.
     """
     out_dir, devices = _check_run_args(spec, out_dir, train_ds, test_ds, devices, checkpoint_seconds,
                                        config_batching)
@@ -422,10 +424,21 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     if len(set(ids)) != len(ids):
         raise ValueError("duplicate (seed, eta, lam) in the spec")
     manifest = _manifest(spec, train_ds, test_ds, configs, ids, dropped, groups)
-    exists = _check_manifest(out_dir, manifest)     # a different sweep there: before any model
+    _check_manifest(out_dir, manifest)     # a different sweep there: fail before any model
     # then the model and engine: a bad model_kwargs (width 0) fails before the folder is written
     run = _GroupRunner(spec, train_ds, test_ds, devices, config_batching)
-    if not exists:
+    os.makedirs(out_dir, exist_ok=True)
+    wait = lambda: print(f"run_sweep: another process is running {out_dir}; waiting for it",
+                         file=sys.stderr, flush=True)
+    with _lock.folder_lock(out_dir, on_wait=wait if progress else None):
+        _run_groups(spec, out_dir, manifest, run, configs, ids, groups, progress, checkpoint_seconds)
+    return load_sweep(out_dir)
+
+
+def _run_groups(spec, out_dir, manifest, run, configs, ids, groups, progress, checkpoint_seconds) -> None:
+    """The part of :func:`run_sweep` that runs under the folder's lock: write the manifest if
+    there is none yet, then train and record every group without all its records."""
+    if not _check_manifest(out_dir, manifest):
         _write_json(os.path.join(out_dir, "manifest.json"), dict(manifest, provenance=_provenance()))
     rec_dir, ck_dir = os.path.join(out_dir, "records"), os.path.join(out_dir, "checkpoints")
     _remove_temporary_files((out_dir, rec_dir, ck_dir))
@@ -446,7 +459,6 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
         done += len(cfgs)
         bar.set_description(f"sweep {done}/{len(configs)} configs")
     bar.close()
-    return load_sweep(out_dir)
 
 
 def _check_run_args(spec, out_dir, train_ds, test_ds, devices, checkpoint_seconds, config_batching):

@@ -136,6 +136,48 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path, lam_schedule, optim
     assert not [f for f in os.listdir(rec_dir) if not f.endswith(".json")]
 
 
+
+_TWICE_SCRIPT = _SCRIPT.replace("progress=False", "progress=True") + textwrap.dedent("""
+    import json, os
+    rec = os.path.join(sys.argv[1], "records")
+    print(json.dumps({f: os.stat(os.path.join(rec, f)).st_mtime_ns for f in sorted(os.listdir(rec))}))
+""")
+
+
+def _lock_held(folder):
+    import fcntl
+    path = os.path.join(folder, ".run_sweep.lock")
+    if not os.path.exists(path):
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False                     # nobody holds it (closing the fd releases ours)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def test_two_processes_on_one_folder_train_it_once(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(_TWICE_SCRIPT)
+    env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
+    out = str(tmp_path / "sw")
+    cmd = [sys.executable, str(script), out, "constant", "sgd"]
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 200
+    while not _lock_held(out):
+        assert first.poll() is None and time.time() < deadline, "the first run ended before it was seen"
+        time.sleep(0.01)
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    a_out, a_err = first.communicate(timeout=300)
+    assert first.returncode == 0 and second.returncode == 0, a_err + second.stderr
+    assert "another process is running" in second.stderr
+    written_by_first = json.loads(a_out.strip().splitlines()[-1])
+    assert len(written_by_first) == 6
+    assert json.loads(second.stdout.strip().splitlines()[-1]) == written_by_first   # not rewritten
+
 _SHARD_SCRIPT = textwrap.dedent("""
     import sys, json, numpy as np, jax
     from l2lab import sweep as S
