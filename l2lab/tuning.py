@@ -9,6 +9,8 @@ peak test accuracy within the first ``T`` steps.
   lam of the longest budget gives every shorter one for free (:func:`l2lab.sweep.truncate`); with
   the paper's schedule (which depends on ``T``) one sweep per budget.
 * :func:`predicted_runs` -- one run per budget at each predicted lam.
+* :func:`fixed_budget_runs` -- a sweep's configurations at one fixed budget, cut from longer
+  runs where there are some (Figure 2b/2c's fixed budget), trained only where there are none.
 * :func:`tuned_lambda` -- the best lam of a sweep at one budget, with the band of lams within
   ``band`` of the best accuracy (Figure 4b's error bars: 0.1%).
 * :func:`compare` / :func:`comparison_table` -- tuned against predicted, per budget, with the cost
@@ -27,7 +29,7 @@ from l2lab import _checks
 from l2lab import predict as _predict
 from l2lab import sweep as _sweep
 
-__all__ = ["TunedLambda", "tuned_lambda", "tuning_sweep", "predicted_runs", "Comparison", "compare",
+__all__ = ["TunedLambda", "tuned_lambda", "tuning_sweep", "predicted_runs", "fixed_budget_runs", "Comparison", "compare",
            "comparison_table", "summary", "autol2_runs", "AutoL2Comparison", "compare_autol2", "autol2_table", "BAND"]
 
 BAND = 0.001     # Figure 4b: "the spread of values that achieve within 0.1% of the optimal test accuracy"
@@ -102,6 +104,46 @@ def tuning_sweep(spec: _sweep.SweepSpec, budgets: Sequence[int], runs_dir, *, tr
         longest = run(budgets[-1])
         return {t: [_sweep.truncate(r, t) for r in longest] for t in budgets}
     return {t: run(t) for t in budgets}
+
+
+def fixed_budget_runs(spec: _sweep.SweepSpec, longer: Sequence[_sweep.Record], steps: int, runs_dir, *,
+                      train_ds=None, test_ds=None, progress: bool = False) -> List[_sweep.Record]:
+    """Every configuration of ``spec`` (its etas x lams) trained for ``steps`` steps, sorted by
+    (eta, lam).
+
+    A configuration with a run in ``longer`` (records of the same setup, matched by eta, lam and
+    seed) of at least ``steps`` steps is that run cut at ``steps`` (:func:`l2lab.sweep.truncate`:
+    with a constant learning rate, the same records as training it for ``steps``); the others are
+    one sweep of their lams, ``runs_dir/fixed-<spec_id>`` (resumable). ``spec.schedule`` must be
+    ``"constant"``. train_ds, test_ds: as in :func:`tuning_sweep`.
+    """
+    if not isinstance(spec, _sweep.SweepSpec):
+        raise _checks.bad_type("spec", f"must be a SweepSpec, got {type(spec).__name__}")
+    if spec.schedule != "constant":
+        raise _checks.bad_value("spec", f"must have a constant learning rate, got schedule {spec.schedule!r} "
+                                        "(its runs depend on the budget: use tuning_sweep)")
+    steps = _checks.positive_int("steps", steps)
+    runs_dir = _checks.path("runs_dir", runs_dir)
+    if not all(isinstance(r, _sweep.Record) for r in longer):
+        raise _checks.bad_type("longer", "must be a sequence of sweep Records")
+    fixed = spec._replace(budget=f"steps:{steps}")
+    wanted = {(c.eta, c.lam, c.seed): c for c in _sweep.expand(fixed)[0]}
+    cut = {}
+    for r in longer:
+        key = (r.config.eta, r.config.lam, r.config.seed)
+        if key in wanted and r.config.steps >= steps:
+            if r.config._replace(steps=steps) != wanted[key]:
+                raise _checks.bad_value("longer", f"run {r.id} is not a run of spec's setup: {r.config} "
+                                                  f"against {wanted[key]}")
+            cut[key] = _sweep.truncate(r, steps)
+    rest = sorted({k[1] for k in wanted if k not in cut})
+    out = list(cut.values())
+    if rest:
+        todo = fixed._replace(lams=tuple(rest))
+        trained = _sweep.run_sweep(todo, runs_dir / f"fixed-{_sweep.spec_id(todo)}", train_ds=train_ds,
+                                   test_ds=test_ds, progress=progress)
+        out += [r for r in trained if (r.config.eta, r.config.lam, r.config.seed) not in cut]
+    return sorted(out, key=lambda r: (r.config.eta, r.config.lam, r.config.seed))
 
 
 def _predicted_lams(c: float, t: int, schedule: str, factors: Sequence[float]) -> Tuple[float, ...]:

@@ -105,6 +105,25 @@ def test_predicted_runs_constant(tmp_path):
     assert {r.config.steps for k, r in pred.items() if k[0] == 8} == {8}
 
 
+def test_fixed_budget_cuts_longer_runs_and_trains_the_rest(tmp_path):
+    long = S.run_sweep(SPEC._replace(budget="etalam:0.12"), tmp_path / "long", progress=False, **DATA)
+    assert sorted(r.config.steps for r in long) == [1, 2, 20]          # 0.12/(2 lam)
+    fixed = U.fixed_budget_runs(SPEC, long, 6, tmp_path, **DATA)
+    trained, = tmp_path.glob("fixed-*")                                # only lams 0.03 and 0.1
+    assert sorted(r.config.lam for r in S.load_sweep(trained)) == [0.03, 0.1]
+    own = S.run_sweep(SPEC._replace(budget="steps:6"), tmp_path / "own", progress=False, **DATA)
+    assert [r.config.lam for r in fixed] == sorted(SPEC.lams)
+    for a, b in zip(fixed, sorted(own, key=lambda r: r.config.lam)):  # as if trained for 6 steps
+        assert a.config == b.config
+        np.testing.assert_array_equal(a.result.steps, b.result.steps)
+        np.testing.assert_allclose(a.result.test_accuracy, b.result.test_accuracy, atol=1e-6)
+        assert a.peak_accuracy == pytest.approx(b.peak_accuracy, abs=1e-6)
+    with pytest.raises(ValueError, match="`longer`"):                  # runs of another setup
+        U.fixed_budget_runs(SPEC._replace(points_per_octave=8), long, 6, tmp_path, **DATA)
+    with pytest.raises(ValueError, match="`spec`"):
+        U.fixed_budget_runs(SPEC._replace(schedule="paper"), long, 6, tmp_path, **DATA)
+
+
 @pytest.mark.parametrize("call, name", [
     (lambda d: U.tuning_sweep(SPEC, (), d), "budgets"), (lambda d: U.tuning_sweep(SPEC, (5, 5), d), "budgets"),
     (lambda d: U.tuning_sweep(SPEC, (0,), d), "budgets"), (lambda d: U.tuning_sweep("fc", (5,), d), "spec"),
