@@ -8,10 +8,13 @@ Steps (any failure exits non-zero with the reason):
    or older than ``package-lock.json``);
 3. require.js, the ipywidgets HTML manager and MathJax are copied from ``node_modules`` into
    ``_build/local_js/l2lab_js`` (Sphinx copies that folder's content into ``_build/html/_static``);
-4. ``jupyter-book build . --all -W`` (config ``_config.yml``/``_toc.yml`` at the repository root):
-   every notebook is executed (``execute_notebooks: force``), any Sphinx warning is an error,
-   no ``--keep-going``;
-5. the execution report that ``book/_ext/l2lab_book.py`` writes
+4. every chapter is executed, several at once, one per CPU (``tools/execute_chapters.py``), into
+   an emptied jupyter-cache (``_build/.jupyter_cache``); ``--serial`` skips this step;
+5. ``jupyter-book build . --all -W`` (config ``_config.yml``/``_toc.yml`` at the repository root):
+   ``execute_notebooks: cache`` takes each chapter's outputs from step 4 and executes any chapter
+   that is not there (one that failed in step 4, or every chapter with ``--serial``) itself;
+   any Sphinx warning is an error, no ``--keep-going``;
+6. the execution report that ``book/_ext/l2lab_book.py`` writes
    (``_build/html/reports/execution.json``) must list every notebook of the table of contents as
    succeeded, and no ``*.err.log`` traceback may exist: Jupyter Book 1 can exit 0 after a failed
    cell. A per-notebook execution-time table is printed.
@@ -36,12 +39,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
 import chapters  # noqa: E402  (tools/chapters.py)
+import execute_chapters  # noqa: E402  (tools/execute_chapters.py)
 
 BUILD = ROOT / "_build"
 HTML = BUILD / "html"
 LOCAL_JS = BUILD / "local_js"          # html_static_path in _config.yml
 JS_DIR = LOCAL_JS / "l2lab_js"         # -> _build/html/_static/l2lab_js
 REPORT = HTML / "reports" / "execution.json"
+CACHE = BUILD / ".jupyter_cache"       # execute.cache in _config.yml
 NODE_MODULES = ROOT / "node_modules"
 
 # What of MathJax's es5 folder the pages can load (the combined component and what it loads
@@ -188,10 +193,34 @@ def print_table() -> None:
     print(f"{'total':<{width}}  {total:>9.1f}\n")
 
 
+def execute_config() -> dict:
+    """The ``execute:`` section of _config.yml."""
+    import yaml
+    return yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))["execute"]
+
+
+def report_reuse(pre: dict) -> None:
+    """Say how many chapters Jupyter Book took from the parallel run and how many it executed
+    itself (a chapter it executed again although it had succeeded there is worth a look)."""
+    if not pre or not REPORT.is_file():
+        return
+    report = json.loads(REPORT.read_text(encoding="utf8"))["notebooks"]
+    ok = {s: r.seconds for s, r in pre.items() if r.error is None}
+    # a cached chapter reports the runtime stored with it; one executed again, its new runtime
+    again = [rec.get("source", d) for d, rec in report.items()
+             if f"{d}.md" in ok and rec.get("runtime_s") != ok[f"{d}.md"]]
+    log(f"{len(ok)} of {len(pre)} chapters executed in parallel"
+        + (f"; executed again by Jupyter Book: {again}" if again else ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build the l2lab book (see module docstring).")
     parser.add_argument("--no-retry", action="store_true",
                         help="do not rebuild once after a cell timeout")
+    parser.add_argument("--serial", action="store_true",
+                        help="let Jupyter Book execute the chapters one after another")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="chapters executed at once (default: one per CPU)")
     args = parser.parse_args(argv)
     t0 = time.time()
 
@@ -216,6 +245,18 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # no debugger warning in outputs
     env.setdefault("TQDM_DISABLE", "1")                      # no progress bars in the pages
 
+    os.environ.update(env)                 # the chapter workers and their kernels inherit it
+    pre = {}
+    if args.serial:
+        shutil.rmtree(CACHE, ignore_errors=True)
+    else:
+        try:
+            pre = execute_chapters.execute_into_cache([f"{d}.md" for d in expected], CACHE,
+                                                      timeout=int(execute_config()["timeout"]),
+                                                      workers=args.workers, log=log)
+        except ValueError as e:
+            fail(str(e))
+
     attempts = 1 if args.no_retry else 2
     for attempt in range(1, attempts + 1):
         if HTML.exists():
@@ -238,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         fail("book build failed" + (" (cell timeout)" if timed_out else ""))
 
     print_table()
+    report_reuse(pre)
     log(f"built in {time.time() - t0:.0f} s; open {HTML / 'index.html'} "
         f"(or `python -m http.server -d {HTML.relative_to(ROOT)}`)")
     return 0
