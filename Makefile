@@ -27,9 +27,12 @@ book: $(STAMP)
 	$(BIN)/python tools/build_book.py
 	@echo "Open _build/html/index.html"
 
+# Tests run in parallel processes (pytest-xdist), one per core unless TEST_WORKERS says otherwise.
+TEST_WORKERS ?= auto
+
 test: $(STAMP)
 	bash .ci/system-deps.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 sync: $(STAMP)
 	$(BIN)/python tools/chapters.py sync
