@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from chapter_text import HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,17 +24,7 @@ def _tool(name):
 chapters = _tool("chapters")
 colab_cell = _tool("colab_cell")
 
-MD = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+MD = HEADER + """
 # Title
 
 Some text.

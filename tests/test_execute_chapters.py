@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from chapter_text import HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,17 +23,7 @@ def _tool(name):
 
 X = _tool("execute_chapters")
 
-_HEADER = """---
-jupytext:
-  text_representation:
-    extension: .md
-    format_name: myst
-kernelspec:
-  display_name: Python 3
-  language: python
-  name: python3
----
-
+_PAGE = HEADER + """
 # A page
 
 ```{code-cell}
@@ -57,8 +48,8 @@ def test_executed_chapters_are_cache_hits_for_myst_nb_and_failures_are_not_cache
 
     good, bad = tmp_path / "ch" / "good.md", tmp_path / "ch" / "bad.md"
     good.parent.mkdir()
-    good.write_text(_HEADER)
-    bad.write_text(_HEADER + "\n```{code-cell}\nraise RuntimeError('boom')\n```\n")
+    good.write_text(_PAGE)
+    bad.write_text(_PAGE + "\n```{code-cell}\nraise RuntimeError('boom')\n```\n")
     cache_dir = tmp_path / "cache"
     done = X.execute_into_cache([str(good), str(bad)], cache_dir, timeout=120, workers=2,
                                 times_file=tmp_path / "times.json", log=lambda *a: None)
