@@ -4,10 +4,10 @@
 is configured with ``execute_notebooks: cache``, so Jupyter Book then takes each chapter's
 outputs from the cache instead of executing the chapters one after another.
 
-Why: a chapter's JAX programs (small convolutions and matmuls inside ``lax.fori_loop``) barely
-use a second core -- on the project's 2-core machine a WRN-10-1 training step takes about as
-long with XLA's thread pool on one core as on two -- so running two chapters at once, each pinned to its own core, nearly
-halves the build.
+Why: a chapter's JAX programs (small convolutions and matmuls inside ``lax.fori_loop``) use a
+second core poorly. Measured on the project's 2-core machine (session 6): pinned to one core a
+chapter takes about 1.5x as long as on both, so two chapters at once, one per core, get through
+the book in 1343 s where one after the other took 1750 s.
 
 Each worker process is pinned to one CPU (``os.sched_setaffinity``); the Jupyter kernel it
 starts inherits the pin, and XLA sizes its thread pool from it. Chapters are handed out longest
