@@ -125,9 +125,12 @@ def execute_into_cache(sources: Sequence[str], cache_dir: Path, *, timeout: int 
     t0 = time.perf_counter()
     with ProcessPoolExecutor(len(cpus), mp_context=ctx, initializer=_pin_worker,
                              initargs=(queue,)) as pool:
-        futures = [pool.submit(_run_one, s, timeout, allow_errors) for s in order]
+        futures = {pool.submit(_run_one, s, timeout, allow_errors): s for s in order}
         for fut in as_completed(futures):
-            r = fut.result()
+            try:
+                r = fut.result()
+            except Exception as e:      # a worker that died (killed, out of memory): not cached
+                r = Executed(futures[fut], None, 0.0, -1, f"{type(e).__name__}: {e}")
             done[r.source] = r
             status = "ok" if r.error is None else "FAILED (Jupyter Book will run it again)"
             log(f"  {r.source}: {r.seconds:.1f} s on CPU {r.cpu}, {status} "
