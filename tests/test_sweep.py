@@ -144,39 +144,32 @@ _TWICE_SCRIPT = _SCRIPT.replace("progress=False", "progress=True") + textwrap.de
 """)
 
 
-def _lock_held(folder):
-    import fcntl
-    path = os.path.join(folder, ".run_sweep.lock")
-    if not os.path.exists(path):
-        return False
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False                     # nobody holds it (closing the fd releases ours)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+def _wait_for(path, text, proc, deadline):
+    while not (os.path.exists(path) and text in open(path).read()):
+        assert proc.poll() is None and time.time() < deadline, open(path).read()
+        time.sleep(0.02)
 
 
 def test_two_processes_on_one_folder_train_it_once(tmp_path):
+    from l2lab import _lock
+
     script = tmp_path / "run.py"
     script.write_text(_TWICE_SCRIPT)
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=ROOT)
-    out = str(tmp_path / "sw")
-    cmd = [sys.executable, str(script), out, "constant", "sgd"]
-    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out = tmp_path / "sw"
+    out.mkdir()
+    cmd = [sys.executable, str(script), str(out), "constant", "sgd"]
+    procs, errs = [], [tmp_path / "a.err", tmp_path / "b.err"]
     deadline = time.time() + 200
-    while not _lock_held(out):
-        assert first.poll() is None and time.time() < deadline, "the first run ended before it was seen"
-        time.sleep(0.01)
-    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    a_out, a_err = first.communicate(timeout=300)
-    assert first.returncode == 0 and second.returncode == 0, a_err + second.stderr
-    assert "another process is running" in second.stderr
-    written_by_first = json.loads(a_out.strip().splitlines()[-1])
-    assert len(written_by_first) == 6
-    assert json.loads(second.stdout.strip().splitlines()[-1]) == written_by_first   # not rewritten
+    with _lock.folder_lock(str(out)):          # both start while the folder is taken
+        for err in errs:
+            procs.append(subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=open(err, "w"),
+                                          text=True))
+            _wait_for(err, "another process is running", procs[-1], deadline)
+    outs = [p.communicate(timeout=300)[0] for p in procs]       # then one trains, the other waits
+    assert [p.returncode for p in procs] == [0, 0], [e.read_text() for e in errs]
+    mtimes = [json.loads(o.strip().splitlines()[-1]) for o in outs]
+    assert len(mtimes[0]) == 6 and mtimes[0] == mtimes[1]      # every record written once
 
 _SHARD_SCRIPT = textwrap.dedent("""
     import sys, json, numpy as np, jax
