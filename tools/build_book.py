@@ -9,7 +9,7 @@ Steps (any failure exits non-zero with the reason):
 3. require.js, the ipywidgets HTML manager and MathJax are copied from ``node_modules`` into
    ``_build/local_js/l2lab_js`` (Sphinx copies that folder's content into ``_build/html/_static``);
 4. every chapter is executed, several at once, one per CPU (``tools/execute_chapters.py``), into
-   an emptied jupyter-cache (``_build/.jupyter_cache``); ``--serial`` skips this step;
+   an emptied jupyter-cache (``execute.cache`` of _config.yml); ``--serial`` skips this step;
 5. ``jupyter-book build . --all -W`` (config ``_config.yml``/``_toc.yml`` at the repository root):
    ``execute_notebooks: cache`` takes each chapter's outputs from step 4 and executes any chapter
    that is not there (one that failed in step 4, or every chapter with ``--serial``) itself;
@@ -46,7 +46,6 @@ HTML = BUILD / "html"
 LOCAL_JS = BUILD / "local_js"          # html_static_path in _config.yml
 JS_DIR = LOCAL_JS / "l2lab_js"         # -> _build/html/_static/l2lab_js
 REPORT = HTML / "reports" / "execution.json"
-CACHE = BUILD / ".jupyter_cache"       # execute.cache in _config.yml
 NODE_MODULES = ROOT / "node_modules"
 
 # What of MathJax's es5 folder the pages can load (the combined component and what it loads
@@ -246,13 +245,15 @@ def main(argv: list[str] | None = None) -> int:
     env.setdefault("TQDM_DISABLE", "1")                      # no progress bars in the pages
 
     os.environ.update(env)                 # the chapter workers and their kernels inherit it
-    pre = {}
+    pre, ex = {}, execute_config()         # the cache, timeout and allow_errors Jupyter Book uses
+    cache = ROOT / ex["cache"]
     if args.serial:
-        shutil.rmtree(CACHE, ignore_errors=True)
+        shutil.rmtree(cache, ignore_errors=True)
     else:
         try:
-            pre = execute_chapters.execute_into_cache([f"{d}.md" for d in expected], CACHE,
-                                                      timeout=int(execute_config()["timeout"]),
+            pre = execute_chapters.execute_into_cache([f"{d}.md" for d in expected], cache,
+                                                      timeout=int(ex["timeout"]),
+                                                      allow_errors=bool(ex["allow_errors"]),
                                                       workers=args.workers, log=log)
         except ValueError as e:
             fail(str(e))
