@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m l2lab.bench theory``, ``... sweep`` or ``... autol2``.
+"""Benchmarks: ``python -m l2lab.bench theory``, ``... sweep``, ``... autol2`` or ``... arch``.
 
 Each benchmark prints ratios measured side by side in one run (see DEVELOPERS.md)."""
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
-_BENCHES = {"theory": "l2lab._bench_theory", "sweep": "l2lab._bench_sweep", "autol2": "l2lab._bench_autol2"}
+_BENCHES = {"theory": "l2lab._bench_theory", "sweep": "l2lab._bench_sweep", "autol2": "l2lab._bench_autol2",
+           "arch": "l2lab._bench_arch"}
 
 
 def main(argv=None) -> None:

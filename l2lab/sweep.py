@@ -372,7 +372,9 @@ def _provenance() -> Dict[str, Any]:
             return ""
 
     dev = jax.devices()[0]
-    return {"l2lab_version": l2lab.__version__, "git_commit": git("rev-parse", "HEAD") or None,
+    # a copy without .git (an accelerator's working tree) names its commit in L2LAB_GIT_COMMIT
+    commit = git("rev-parse", "HEAD") or os.environ.get("L2LAB_GIT_COMMIT") or None
+    return {"l2lab_version": l2lab.__version__, "git_commit": commit,
             "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
             "jax_version": jax.__version__, "device_kind": dev.device_kind, "platform": dev.platform,
             "num_devices": jax.device_count(),
