@@ -14,12 +14,19 @@ training error ``E`` of the current parameters; ``(Lp, Ep)`` is the previous mea
 (The paper's pseudo-code compares the error with ``error`` where it means ``minerror``.) A NaN
 measurement never compares greater and never lowers a minimum (``min`` ignores NaN).
 
-Arithmetic, identical in :func:`replay` and the jitted controller: measurements are float32;
-after ``k`` decays ``lam = init / factor**k`` and the refractory period is
-``refractory / lam = (refractory / init) * factor**k``, where ``factor**k`` is built by repeated
-float32 multiplication; ``s > min_step`` is decided in integers (``s - s_decay >
-floor(period)``, which is exact). With the defaults every period is an exact power of ten
-(10, 100, ... steps), so the refractory boundary falls exactly where real arithmetic puts it.
+Arithmetic, identical in :func:`replay` and the jitted controller. The refractory boundary is
+exact: after ``k`` decays the period is ``refractory * factor**k / init``, and ``s > min_step``
+is decided as ``s - s_decay > floor(period)`` with ``floor(period)`` computed on the host in
+rational arithmetic on the decimals the arguments print as (``str``: ``0.01`` is 1/100, not the
+binary float nearest to it, for which ``0.01 * 10 / 0.1 < 1``), for the first
+``MAX_EXACT_DECAYS`` decays, and looked up in a table (a period of ``2**30`` steps or more, or an
+``init`` of 0, never ends). Beyond the table (no real schedule gets there) a period of 0 stays 0,
+one that never ends stays so, and others are ``(refractory / init) * factor**k`` in float32. A
+starting lam set by :func:`with_init_lam` is known only as a float32 (possibly traced): its
+periods are ``float32(refractory * factor**k) / lam``, and a period within 4 float32 ulps of an
+integer counts as that integer, which agrees with the exact rule unless the exact period is not a
+whole number but lies that close to one. The lam itself is float32 ``init / factor**k``
+(``factor**k`` by repeated float32 multiplication).
 
 Three ways in:
 
@@ -59,6 +66,9 @@ Three ways in:
 """
 from __future__ import annotations
 
+import math
+import numbers
+from fractions import Fraction
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -69,22 +79,29 @@ import optax
 from l2lab import _checks
 
 __all__ = ["AutoL2State", "AddL2State", "Controller", "controller", "add_l2", "replay",
-           "controller_state", "current_lam", "with_init_lam", "INIT", "FACTOR", "REFRACTORY", "EVERY"]
+           "controller_state", "current_lam", "with_init_lam", "INIT", "FACTOR", "REFRACTORY", "EVERY",
+           "MAX_EXACT_DECAYS"]
 
 INIT, FACTOR, REFRACTORY, EVERY = 0.1, 10.0, 0.1, 5     # SM E (Figure 1c measures every 10)
+MAX_EXACT_DECAYS = 64     # refractory periods of the first 64 decays are exact (a host table)
 _INT_MAX = np.iinfo(np.int32).max
 _BIG = 2.0 ** 30          # a refractory period this long (or NaN) never ends
+_SNAP_ULPS = 4            # with_init_lam: a float32 period this close to an integer is that integer
 
 
 class AutoL2State(NamedTuple):
-    """The controller's state: every field a scalar (``()``; ``(C,)`` under vmap).
+    """The controller's state: every field a scalar (``()``; ``(C,)`` under vmap) except the two
+    tables, ``(MAX_EXACT_DECAYS + 1,)`` (``(C, MAX_EXACT_DECAYS + 1)`` under vmap).
 
     lam: float32 lam in force (``lam0 / scale``). lam0: float32 initial lam. scale: float32
-    ``factor ** decays``. refractory: float32. period0: float32 ``refractory / lam0`` (the
-    refractory period after ``k`` decays is ``period0 * scale``). decays: int32 decays so far.
-    min_step: int32, a decay needs ``step > min_step``. min_loss, min_error: float32 minima of
-    past measurements (+inf). prev_loss, prev_error: float32 previous measurement (NaN before
-    the first). measurements: int32 count. last_decay: int32 step of the last decay (-1: none).
+    ``factor ** decays``. refractory: float32. period0: float32 ``refractory / lam0`` (beyond the
+    table the refractory period after ``k`` decays is ``period0 * scale``). decays: int32 decays
+    so far. min_step: int32, a decay needs ``step > min_step``. min_loss, min_error: float32
+    minima of past measurements (+inf). prev_loss, prev_error: float32 previous measurement (NaN
+    before the first). measurements: int32 count. last_decay: int32 step of the last decay (-1:
+    none). waits: int32 table, ``waits[k] = floor(refractory * factor**k / lam0)`` exactly (int32
+    max: never ends). numer: float32 table ``refractory * factor**k`` (correctly rounded), from
+    which :func:`with_init_lam` rebuilds ``waits`` for another starting lam.
     """
 
     lam: jax.Array
@@ -100,6 +117,8 @@ class AutoL2State(NamedTuple):
     prev_error: jax.Array
     measurements: jax.Array
     last_decay: jax.Array
+    waits: jax.Array
+    numer: jax.Array
 
 
 class Controller(NamedTuple):
@@ -117,14 +136,33 @@ class AddL2State(NamedTuple):
     autol2: AutoL2State
 
 
+class _Params(NamedTuple):
+    """Checked arguments: floats for the float32 arithmetic, exact decimals for the periods."""
+
+    init: float
+    factor: float
+    refractory: float
+    exact: tuple
+
+
 # ----------------------------------------------------------------------------- arguments
 
-def _check_args(init, factor, refractory):
-    """``(init, factor, refractory)`` as floats: init >= 0, factor > 1, refractory >= 0."""
-    init = _checks.nonneg_float("init", init)
-    factor = _checks.real("factor", factor, minimum=1.0, open_minimum=True)
-    refractory = _checks.nonneg_float("refractory", refractory)
-    return init, factor, refractory
+def _decimal(value) -> Fraction:
+    """The number ``value`` prints as (``str``), exactly: ``0.01`` -> 1/100 (already checked)."""
+    if isinstance(value, numbers.Integral):
+        return Fraction(int(value))
+    try:
+        return Fraction(str(value))
+    except (TypeError, ValueError):
+        return Fraction(float(value))
+
+
+def _check_args(init, factor, refractory) -> _Params:
+    """init >= 0, factor > 1, refractory >= 0 (finite reals), as floats and exact decimals."""
+    i = _checks.nonneg_float("init", init)
+    f = _checks.real("factor", factor, minimum=1.0, open_minimum=True)
+    r = _checks.nonneg_float("refractory", refractory)
+    return _Params(i, f, r, (_decimal(init), _decimal(factor), _decimal(refractory)))
 
 
 def _period0(refractory: float, init: float) -> np.float32:
@@ -133,7 +171,55 @@ def _period0(refractory: float, init: float) -> np.float32:
         return np.float32(refractory) / np.float32(init)
 
 
-def _fresh_state(lam0, refractory, period0) -> AutoL2State:
+# ----------------------------------------------------------------------------- period tables
+
+def _exact_waits(p: _Params) -> np.ndarray:
+    """int32 ``(MAX_EXACT_DECAYS + 1,)``: ``floor(refractory * factor**k / init)`` in rationals
+    (int32 max for a period of ``2**30`` or more, or for ``init == 0``: it never ends)."""
+    init, factor, refractory = p.exact
+    out = np.full(MAX_EXACT_DECAYS + 1, _INT_MAX, np.int32)
+    numer = refractory
+    for k in range(MAX_EXACT_DECAYS + 1):
+        if init > 0 and numer / init < _BIG:
+            out[k] = math.floor(numer / init)
+        numer *= factor
+    return out
+
+
+def _numer_table(p: _Params) -> np.ndarray:
+    """float32 ``(MAX_EXACT_DECAYS + 1,)``: ``refractory * factor**k`` rounded once (inf if over)."""
+    _, factor, refractory = p.exact
+    out = np.empty(MAX_EXACT_DECAYS + 1, np.float32)
+    numer = refractory
+    for k in range(MAX_EXACT_DECAYS + 1):
+        out[k] = np.float32(float(numer)) if numer < 2 ** 127 else np.float32(np.inf)
+        numer *= factor
+    return out
+
+
+def _snapped_waits(numer, lam):
+    """``floor(numer / lam)`` in float32, a quotient within ``_SNAP_ULPS`` ulps of an integer
+    taken as that integer; int32 max where it never ends (NaN, inf, ``2**30`` or more)."""
+    p = jnp.asarray(numer, jnp.float32) / jnp.asarray(lam, jnp.float32)
+    n = jnp.round(p)
+    tol = _SNAP_ULPS * np.finfo(np.float32).eps * n
+    period = jnp.where(jnp.abs(p - n) <= tol, n, jnp.floor(p))
+    never = jnp.isnan(period) | (period >= _BIG)
+    return jnp.where(never, jnp.int32(_INT_MAX), jnp.where(never, 0.0, period).astype(jnp.int32))
+
+
+def _float_wait(period):
+    """``floor(period)`` of a float32 period as int32 (int32 max for NaN or ``2**30`` and more)."""
+    never = jnp.isnan(period) | (period >= _BIG)
+    return jnp.where(never, jnp.int32(_INT_MAX), jnp.where(never, 0.0, jnp.floor(period)).astype(jnp.int32))
+
+
+def _saturating_add(step, wait):
+    """``step + wait`` in int32, int32 max when ``wait`` is (never) or the sum would overflow."""
+    return jnp.where((wait == _INT_MAX) | (wait > _INT_MAX - step), jnp.int32(_INT_MAX), step + wait)
+
+
+def _fresh_state(lam0, refractory, period0, waits, numer) -> AutoL2State:
     """A state before any measurement, starting at ``lam0`` (float32 scalars, maybe traced)."""
     f32 = lambda v: jnp.asarray(v, jnp.float32)
     i32 = lambda v: jnp.asarray(v, jnp.int32)
@@ -141,17 +227,18 @@ def _fresh_state(lam0, refractory, period0) -> AutoL2State:
                        period0=f32(period0),
                        decays=i32(0), min_step=i32(0), min_loss=f32(np.inf), min_error=f32(np.inf),
                        prev_loss=f32(np.nan), prev_error=f32(np.nan), measurements=i32(0),
-                       last_decay=i32(-1))
+                       last_decay=i32(-1), waits=i32(waits), numer=f32(numer))
 
 
 # ----------------------------------------------------------------------------- controller
 
-def _min_step_after(step, period):
-    """``step + floor(period)`` in int32, saturating at int32 max (also for NaN or huge periods)."""
-    never = jnp.isnan(period) | (period >= _BIG)
-    wait = jnp.where(never, 0, jnp.floor(period)).astype(jnp.int32)
-    room = _INT_MAX - step
-    return jnp.where(never | (wait > room), jnp.int32(_INT_MAX), step + wait)
+def _wait_after(state: AutoL2State, decays, scale):
+    """The refractory wait after the ``decays``-th decay: the table, else (see above) 0 if the
+    table's last is 0, never if it is never, float32 otherwise."""
+    last = jnp.take(state.waits, MAX_EXACT_DECAYS, axis=-1)
+    beyond = jnp.where((last == 0) | (last == _INT_MAX), last, _float_wait(state.period0 * scale))
+    table = jnp.take(state.waits, jnp.minimum(decays, MAX_EXACT_DECAYS), axis=-1)
+    return jnp.where(decays <= MAX_EXACT_DECAYS, table, beyond)
 
 
 def _measure(state: AutoL2State, step, loss, error, measured, factor) -> AutoL2State:
@@ -162,11 +249,12 @@ def _measure(state: AutoL2State, step, loss, error, measured, factor) -> AutoL2S
     decay = measured & ~first & increases & (step > state.min_step)
     record = measured & ~first & ~decay
     scale = jnp.where(decay, state.scale * jnp.float32(factor), state.scale)
+    decays = state.decays + decay.astype(jnp.int32)
     return state._replace(
         lam=jnp.where(decay, state.lam0 / scale, state.lam),
         scale=scale,
-        decays=state.decays + decay.astype(jnp.int32),
-        min_step=jnp.where(decay, _min_step_after(step, state.period0 * scale), state.min_step),
+        decays=decays,
+        min_step=jnp.where(decay, _saturating_add(step, _wait_after(state, decays, scale)), state.min_step),
         min_loss=jnp.where(record, jnp.fmin(state.prev_loss, state.min_loss), state.min_loss),
         min_error=jnp.where(record, jnp.fmin(state.prev_error, state.min_error), state.min_error),
         prev_loss=jnp.where(measured, loss, state.prev_loss),
@@ -183,15 +271,16 @@ def controller(init: float = INIT, factor: float = FACTOR, refractory: float = R
     returns the state after the measurement ``(step, loss, error)`` if ``measured`` (a bool,
     possibly traced), else ``state`` unchanged. Raises ValueError/TypeError naming a bad argument.
     """
-    init, factor, refractory = _check_args(init, factor, refractory)
+    p = _check_args(init, factor, refractory)
+    waits, numer = _exact_waits(p), _numer_table(p)
 
     def init_fn() -> AutoL2State:
-        return _fresh_state(init, refractory, _period0(refractory, init))
+        return _fresh_state(p.init, p.refractory, _period0(p.refractory, p.init), waits, numer)
 
     def update_fn(state: AutoL2State, step, loss, error, measured=True) -> AutoL2State:
         step = jnp.asarray(step, jnp.int32)
         loss, error = jnp.asarray(loss, jnp.float32), jnp.asarray(error, jnp.float32)
-        return _measure(state, step, loss, error, jnp.asarray(measured, bool), factor)
+        return _measure(state, step, loss, error, jnp.asarray(measured, bool), p.factor)
 
     return Controller(init_fn, update_fn)
 
@@ -252,12 +341,14 @@ def current_lam(opt_state: Any) -> jax.Array:
 def with_init_lam(opt_state: Any, lam) -> Any:
     """A copy of a *fresh* ``opt_state`` whose AutoL2 schedule starts at ``lam`` (>= 0; may be
     traced, e.g. one starting lam per configuration under vmap). The refractory periods follow
-    (``refractory / lam``). ValueError unless ``opt_state`` holds exactly one AutoL2 state."""
+    (``refractory * factor**k / lam``, rounded as the module docstring says). ValueError unless
+    ``opt_state`` holds exactly one AutoL2 state."""
     st = controller_state(opt_state)
     if not isinstance(lam, jax.core.Tracer):
         _checks.nonneg_float("lam", lam)
     lam = jnp.asarray(lam, jnp.float32) + jnp.zeros_like(st.lam0)
-    new = st._replace(lam=lam / st.scale, lam0=lam, period0=st.refractory / lam)
+    new = st._replace(lam=lam / st.scale, lam0=lam, period0=st.refractory / lam,
+                      waits=_snapped_waits(st.numer, lam[..., None]))
     return jax.tree.map(lambda s: new if _is_autol2(s) else s, opt_state, is_leaf=_is_autol2)
 
 
@@ -278,11 +369,13 @@ def _check_stream(steps, losses, errors):
     return s, losses, errors
 
 
-def _replay_min_step(step: int, period: np.float32) -> int:
-    """:func:`_min_step_after` in Python integers (the same saturation)."""
-    if np.isnan(period) or period >= _BIG:
-        return _INT_MAX
-    return min(step + int(np.floor(period)), _INT_MAX)
+def _replay_min_step(step: int, decays: int, waits: np.ndarray, period: np.float32) -> int:
+    """:func:`_saturating_add` of :func:`_wait_after` in Python integers."""
+    if decays <= MAX_EXACT_DECAYS or waits[-1] in (0, _INT_MAX):
+        wait = int(waits[min(decays, MAX_EXACT_DECAYS)])
+    else:
+        wait = _INT_MAX if (np.isnan(period) or period >= _BIG) else int(np.floor(period))
+    return _INT_MAX if wait == _INT_MAX else min(step + wait, _INT_MAX)
 
 
 def replay(steps, losses, errors, *, init: float = INIT, factor: float = FACTOR,
@@ -295,11 +388,11 @@ def replay(steps, losses, errors, *, init: float = INIT, factor: float = FACTOR,
     pseudo-code (the reference the jitted :func:`controller` is tested against); arithmetic as
     in the module docstring. Raises ValueError/TypeError naming a bad argument.
     """
-    init, factor, refractory = _check_args(init, factor, refractory)
+    p = _check_args(init, factor, refractory)
     steps, losses, errors = _check_stream(steps, losses, errors)
-    lam0, f = np.float32(init), np.float32(factor)
-    period0 = _period0(refractory, init)
-    lam, scale, min_step = lam0, np.float32(1.0), 0
+    lam0, f = np.float32(p.init), np.float32(p.factor)
+    period0, waits = _period0(p.refractory, p.init), _exact_waits(p)
+    lam, scale, decays, min_step = lam0, np.float32(1.0), 0, 0
     min_loss = min_error = np.float32(np.inf)
     out = np.empty(len(steps), np.float32)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -308,9 +401,9 @@ def replay(steps, losses, errors, *, init: float = INIT, factor: float = FACTOR,
                 lp, ep = losses[i - 1], errors[i - 1]
                 increases = (loss > min_loss and lp > min_loss) or (error > min_error and ep > min_error)
                 if increases and s > min_step:
-                    scale = np.float32(scale * f)
+                    scale, decays = np.float32(scale * f), decays + 1
                     lam = np.float32(lam0 / scale)
-                    min_step = _replay_min_step(s, np.float32(period0 * scale))
+                    min_step = _replay_min_step(s, decays, waits, np.float32(period0 * scale))
                 else:
                     min_loss, min_error = np.fmin(lp, min_loss), np.fmin(ep, min_error)
             out[i] = lam

@@ -2,6 +2,8 @@
 jitted controller and the optax transform against :func:`replay` on random streams and on real
 training runs (the transform in a user's own scanned loop, and the engine's "autol2" schedule)."""
 import doctest
+import math
+from fractions import Fraction
 
 import jax
 import jax.numpy as jnp
@@ -144,6 +146,110 @@ def test_replay_stream_with_decays_exercised():
         steps, losses, errors = _random_stream(rng, 120)
         n += len(set(A.replay(steps, losses, errors).tolist())) - 1
     assert n >= 20          # the random streams do decay (the equality test above is not vacuous)
+
+
+# ----------------------------------------------------------------------------- the refractory boundary, exactly
+
+def _algorithm1(steps, losses, errors, init, factor, refractory):
+    """SM E's Algorithm 1 in rational arithmetic on the decimals the parameters print as (written
+    from the pseudo-code, independently of l2lab.autol2): the number of decays after each
+    measurement."""
+    lam, f, r = Fraction(str(init)), Fraction(str(factor)), Fraction(str(refractory))
+    min_step, minloss, minerror, prev, k, out = Fraction(0), math.inf, math.inf, None, 0, []
+    for s, loss, error in zip(steps, map(float, losses), map(float, errors)):
+        if prev is not None:
+            lp, ep = prev
+            increases = (loss > minloss and lp > minloss) or (error > minerror and ep > minerror)
+            if increases and s > min_step:
+                lam, k = lam / f, k + 1
+                min_step = r / lam + s
+            else:
+                minloss = minloss if math.isnan(lp) else min(lp, minloss)
+                minerror = minerror if math.isnan(ep) else min(ep, minerror)
+        prev = (loss, error)
+        out.append(k)
+    return np.asarray(out)
+
+
+def test_refractory_period_ends_where_exact_arithmetic_says_issue_16():
+    # decay at s=3 -> lam=.01, min_step = .01 / .01 + 3 = 4: s=4 is blocked (4 > 4 is false), s=5
+    # decays. float32 has (.01 / .1) * 10 = 0.99999994, whose floor ended the period at once.
+    args = ([1, 2, 3, 4, 5], [1.0, 1.0, 1.0, 1.01, 1.0201], [0.316, 0.343, 0.322, 0.347, 0.345])
+    kw = dict(init=0.1, factor=10, refractory=0.01)
+    want = [0.1, 0.1, 0.01, 0.01, 0.001]
+    np.testing.assert_allclose(A.replay(*args, **kw), want, rtol=1e-6)
+    np.testing.assert_array_equal(_algorithm1(*args, **kw), [0, 0, 1, 1, 2])
+    lam, _ = _controller_trace(A.controller(**kw), *args, np.ones(5, bool))
+    np.testing.assert_allclose(lam, want, rtol=1e-6)
+    # a start set by with_init_lam (traced: only a float32 is known) ends it at the same step
+    tx = A.add_l2(init=0.5, factor=10, refractory=0.01)
+
+    def feed(lam0):
+        st = A.with_init_lam(tx.init({}), lam0)
+        out = []
+        for s, l, e in zip(*args):
+            _, st = tx.update({}, st, {}, step=s, loss=l, error=e)
+            out.append(A.current_lam(st))
+        return jnp.stack(out)
+
+    np.testing.assert_allclose(jax.jit(feed)(jnp.float32(0.1)), want, rtol=1e-6)
+
+
+_INITS = (0.1, 0.3, 0.01, 0.05, 0.2, 1.0, 0.7, 0.03)
+_FACTORS = (10, 2, 3, 1.5, 5, 2.5, 10.0, 4)
+_REFRACTORIES = (0.01, 0.02, 0.03, 0.1, 0.003, 0.3, 0.06, 0.0, 0.07, 0.9)
+
+
+def _boundary_stream(rng, m):
+    """Measurements at (nearly) every step, so that many fall exactly on a refractory boundary."""
+    steps = np.cumsum(rng.choice([1, 1, 1, 2], size=m))
+    losses = np.exp(np.cumsum(rng.normal(0.01, 0.05, size=m))).astype(np.float32)
+    errors = (rng.integers(0, 5, size=m) / 8.0).astype(np.float32)
+    losses[rng.random(m) < 0.02] = np.nan
+    return steps, losses, errors
+
+
+def test_replay_and_controller_equal_exact_algorithm1_on_random_streams_and_parameters():
+    rng = np.random.default_rng(16)
+    decays = 0
+    for trial in range(60):
+        kw = dict(init=float(rng.choice(_INITS)), factor=_FACTORS[rng.integers(len(_FACTORS))],
+                  refractory=float(rng.choice(_REFRACTORIES)))
+        if trial % 6 == 5:                         # arbitrary binary floats too
+            kw = dict(init=float(rng.uniform(1e-3, 1)), factor=float(rng.uniform(1.2, 12)),
+                      refractory=float(rng.uniform(0, 0.5)))
+        steps, losses, errors = _boundary_stream(rng, 80)
+        k = _algorithm1(steps, losses, errors, **kw)
+        lam, dec = _controller_trace(A.controller(**kw), steps, losses, errors, np.ones(len(steps), bool))
+        np.testing.assert_array_equal(dec, k, err_msg=str(kw))
+        want = kw["init"] / float(kw["factor"]) ** k     # factor >= 1.2: rtol 1e-5 pins k down
+        normal = want > 1e-30           # (below, float32 underflows; XLA flushes subnormals, numpy not)
+        rep = A.replay(steps, losses, errors, **kw)
+        np.testing.assert_array_equal(rep[normal], lam[normal], err_msg=str(kw))
+        np.testing.assert_allclose(lam[normal], want[normal], rtol=1e-5, err_msg=str(kw))
+        decays += k[-1]
+    assert decays >= 150           # the streams do decay, often inside refractory periods
+
+
+def test_with_init_lam_traced_under_vmap_equals_exact_algorithm1():
+    rng = np.random.default_rng(17)
+    tx = A.add_l2(init=0.9, factor=10, refractory=0.01)
+    lams = np.float32([0.1, 0.01, 0.3, 0.05, 0.02, 0.001])
+    for _ in range(5):
+        steps, losses, errors = _boundary_stream(rng, 60)
+
+        def run(lam0):
+            def body(st, x):
+                s, l, e = x
+                _, st = tx.update({}, st, {}, step=s, loss=l, error=e)
+                return st, A.controller_state(st).decays
+
+            return jax.lax.scan(body, A.with_init_lam(tx.init({}), lam0),
+                                (jnp.asarray(steps), jnp.asarray(losses), jnp.asarray(errors)))[1]
+
+        got = np.asarray(jax.jit(jax.vmap(run))(jnp.asarray(lams)))
+        for lam0, dec in zip(lams, got):
+            np.testing.assert_array_equal(dec, _algorithm1(steps, losses, errors, lam0, 10, 0.01))
 
 
 # ----------------------------------------------------------------------------- the transform

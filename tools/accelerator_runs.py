@@ -17,7 +17,8 @@ log into ``DIR/results.tar.gz`` every 30 s and at the end (what comes back from 
    steps.
 4. ``sma``: the SM A FC grid (Fig. 2a-c: 17 etas x 15 lams, t = 2/(eta lam)) up to 20000 steps.
 5. ``apps12``: the constant-lam sweep at eta 0.15 and AutoL2 again with seeds 1 and 2.
-6. ``bench``: ``python -m l2lab.bench sweep`` and ``... autol2``.
+6. ``sma12``: the SM A grid again with seeds 1 and 2 (only when named in ``--only``).
+7. ``bench``: ``python -m l2lab.bench sweep`` and ``... autol2``.
 
 ``--smoke``: every task at a few steps and width 64 (tests the script on a CPU).
 """
@@ -100,18 +101,20 @@ def task_apps(out: Path, smoke: bool, seeds) -> None:
     print(f"apps seeds {seeds}: AutoL2 done", flush=True)
 
 
-def task_sma(out: Path, smoke: bool) -> None:
+def task_sma(out: Path, smoke: bool, seeds=(0,)) -> None:
     from l2lab import sweep
     spec = _fc_spec(smoke)._replace(etas=SMA_ETAS, bucket=2.0, max_group_size=64,
-                                    max_steps=64 if smoke else 20000)
+                                    max_steps=64 if smoke else 20000, seeds=tuple(seeds))
     if smoke:
         spec = spec._replace(etas=SMA_ETAS[-4:], lams=(1.0, 5.0, 10.0))
-    sweep.run_sweep(spec, out / "fc-sma", progress=False, checkpoint_seconds=30.0)
+    name = "fc-sma" if tuple(seeds) == (0,) else "fc-sma-s" + "".join(map(str, seeds))
+    sweep.run_sweep(spec, out / name, progress=False, checkpoint_seconds=30.0)
 
 
 TASKS = {  # name: (seconds it may take at most, command)
     "check": (120, None), "arch": (150, [sys.executable, "-m", "l2lab.bench", "arch"]),
     "apps0": (240, None), "sma": (400, None), "apps12": (300, None),
+    "sma12": (400, None),
     "bench-sweep": (90, [sys.executable, "-m", "l2lab.bench", "sweep"]),
     "bench-autol2": (90, [sys.executable, "-m", "l2lab.bench", "autol2"]),
 }
@@ -126,6 +129,8 @@ def run_task(name: str, out: Path, smoke: bool) -> None:
         task_apps(out, smoke, (1, 2))
     elif name == "sma":
         task_sma(out, smoke)
+    elif name == "sma12":
+        task_sma(out, smoke, (1, 2))
 
 
 def _pack(out: Path, log: Path, tar_dir: Path) -> None:
@@ -161,7 +166,7 @@ def main() -> None:
             while not stop.wait(30):
                 _pack(out, log, tar_dir)
         threading.Thread(target=packer, daemon=True).start()
-    names = a.only.split(",") if a.only else list(TASKS)
+    names = a.only.split(",") if a.only else [n for n in TASKS if n != "sma12"]
     with open(log, "a") as f:
         for name in names:
             cap, cmd = TASKS[name]
