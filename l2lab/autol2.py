@@ -23,10 +23,11 @@ binary float nearest to it, for which ``0.01 * 10 / 0.1 < 1``), for the first
 ``init`` of 0, never ends). Beyond the table (no real schedule gets there) a period of 0 stays 0,
 one that never ends stays so, and others are ``(refractory / init) * factor**k`` in float32. A
 starting lam set by :func:`with_init_lam` is known only as a float32 (possibly traced): its
-periods are ``float32(refractory * factor**k) / lam``, and a period within 4 float32 ulps of an
-integer counts as that integer, which agrees with the exact rule unless the exact period is not a
-whole number but lies that close to one. The lam itself is float32 ``init / factor**k``
-(``factor**k`` by repeated float32 multiplication).
+periods are ``float32(refractory * factor**k) / lam``, and a period within 4 float32 ulps (at
+most 1/4) of an integer counts as that integer. Up to a million steps or so (``2**20``) this is
+the exact rule on the decimal the float32 prints as, unless the exact period is not a whole number
+but lies that close to one; longer periods are as exact as float32 allows. The lam itself is
+float32 ``init / factor**k`` (``factor**k`` by repeated float32 multiplication).
 
 Three ways in:
 
@@ -198,11 +199,11 @@ def _numer_table(p: _Params) -> np.ndarray:
 
 
 def _snapped_waits(numer, lam):
-    """``floor(numer / lam)`` in float32, a quotient within ``_SNAP_ULPS`` ulps of an integer
-    taken as that integer; int32 max where it never ends (NaN, inf, ``2**30`` or more)."""
+    """``floor(numer / lam)`` in float32, a quotient within ``_SNAP_ULPS`` ulps (at most 1/4) of
+    an integer taken as that integer; int32 max where it never ends (NaN, inf, ``2**30`` or more)."""
     p = jnp.asarray(numer, jnp.float32) / jnp.asarray(lam, jnp.float32)
     n = jnp.round(p)
-    tol = _SNAP_ULPS * np.finfo(np.float32).eps * n
+    tol = jnp.minimum(_SNAP_ULPS * np.finfo(np.float32).eps * n, 0.25)
     period = jnp.where(jnp.abs(p - n) <= tol, n, jnp.floor(p))
     never = jnp.isnan(period) | (period >= _BIG)
     return jnp.where(never, jnp.int32(_INT_MAX), jnp.where(never, 0.0, period).astype(jnp.int32))
