@@ -36,7 +36,9 @@ Three ways in:
   (jit/vmap/scan friendly; whether a call carries a measurement is the traced bool ``measured``),
   in the manner of ``optax.contrib.reduce_on_plateau``.
 * :func:`add_l2` -- an optax ``GradientTransformationExtraArgs`` that adds ``lam * theta`` to the
-  gradient (coupled L2, as in the paper) and takes each measurement as extra arguments::
+  gradient (coupled L2, as in the paper) and takes each measurement as the extra arguments
+  ``loss`` and ``error`` (an update without them carries no measurement, so
+  ``flax.nnx.Optimizer.update(model, grads)`` works)::
 
       >>> import jax, jax.numpy as jnp, optax
       >>> from l2lab import autol2
@@ -288,17 +290,39 @@ def controller(init: float = INIT, factor: float = FACTOR, refractory: float = R
 
 # ----------------------------------------------------------------------------- optax
 
+def _concretely_false(measured) -> bool:
+    if isinstance(measured, jax.core.Tracer):
+        return False
+    return not np.any(np.asarray(measured))
+
+
+def _measurement(loss, error, measured):
+    """``(loss, error, measured)`` for the controller: no loss and no error is no measurement."""
+    if loss is None and error is None:
+        if measured is None or _concretely_false(measured):
+            return jnp.float32(np.nan), jnp.float32(np.nan), False
+        raise _checks.bad_value("measured", "may be true (it is true, or traced) but no `loss` and `error` "
+                                            "were given: pass the measurement, or leave `measured` out")
+    if loss is None or error is None:
+        missing = "loss" if loss is None else "error"
+        raise _checks.bad_value(missing, "must be given too: a measurement is the loss and the error")
+    return loss, error, (True if measured is None else measured)
+
+
 def add_l2(init: float = INIT, factor: float = FACTOR,
            refractory: float = REFRACTORY) -> optax.GradientTransformationExtraArgs:
     """Coupled L2 with the AutoL2 schedule: ``updates + lam * params``, lam from :func:`controller`.
 
-    ``update(updates, state, params, *, loss, error, measured=True, step=None)``: ``loss`` and
-    ``error`` are the training loss without the L2 term and the training error of ``params``
-    (scalars, traced is fine); ``measured`` (bool, traced is fine) says whether they are a
-    measurement of Algorithm 1; ``step`` is its update count (default: the updates this
-    transform has applied). The controller acts first, so the lam it decides is used by this very
-    update. Chain it before the optimizer: ``optax.chain(add_l2(), optax.sgd(eta, momentum=0.9))``.
-    Read lam with :func:`current_lam`. Arguments as in :func:`controller`.
+    ``update(updates, state, params, *, loss=None, error=None, measured=None, step=None)``:
+    ``loss`` and ``error`` are a measurement of ``params`` (the training loss without the L2
+    term and the training error; the module docstring says what it must be), scalars (traced is
+    fine); ``measured`` (bool, traced is fine; default: whether ``loss`` and ``error`` were given)
+    says whether they are one. An update without ``loss`` and ``error`` carries no measurement
+    (``measured`` true then is a ValueError, as is a traced ``measured``, which might be). ``step``
+    is the measurement's update count (default: the updates this transform has applied). The
+    controller acts first, so the lam it decides is used by this very update. Chain it before the
+    optimizer: ``optax.chain(add_l2(), optax.sgd(eta, momentum=0.9))``; read lam with
+    :func:`current_lam`. Arguments as in :func:`controller`.
     """
     ctrl = controller(init, factor, refractory)
 
@@ -306,11 +330,12 @@ def add_l2(init: float = INIT, factor: float = FACTOR,
         del params
         return AddL2State(count=jnp.zeros((), jnp.int32), autol2=ctrl.init())
 
-    def update_fn(updates, state: AddL2State, params=None, *, loss, error, measured=True,
+    def update_fn(updates, state: AddL2State, params=None, *, loss=None, error=None, measured=None,
                   step=None, **extra_args):
         del extra_args
         if params is None:
             raise ValueError("`params` must be given to add_l2's update (it adds lam * params)")
+        loss, error, measured = _measurement(loss, error, measured)
         step = state.count if step is None else step
         inner = ctrl.update(state.autol2, step, loss, error, measured)
         lam = inner.lam

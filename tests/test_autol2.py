@@ -279,6 +279,41 @@ def test_transform_is_coupled_l2_before_momentum():
     assert int(A.controller_state(st).last_decay) == 2 and int(st[0].count) == 3
 
 
+def test_updates_without_a_measurement_leave_the_schedule_alone():
+    # nnx.Optimizer.update(model, grads) passes no loss/error: such an update is no measurement
+    p, g = {"w": jnp.asarray([1.0, -2.0])}, {"w": jnp.asarray([0.1, 0.2])}
+    tx = A.add_l2(init=0.3)
+    u, st = tx.update(g, tx.init(p), p)
+    np.testing.assert_allclose(u["w"], g["w"] + np.float32(0.3) * p["w"], rtol=1e-7)
+    assert int(st.count) == 1 and int(A.controller_state(st).measurements) == 0
+    _, st2 = tx.update(g, st, p, measured=False)              # said so explicitly: the same
+    assert int(A.controller_state(st2).measurements) == 0
+    # measurements at counts 0, 3, 6, 9 between plain updates: the lams replay gives (the default
+    # step is the transform's own count, plain updates included), under jit
+    losses = [1.0, 0.5, 0.6, 0.7]
+    plain = jax.jit(lambda st: tx.update(g, st, p)[1])
+    meas = jax.jit(lambda st, l: tx.update(g, st, p, loss=l, error=0.0)[1])
+    st, lams = tx.init(p), []
+    for t in range(12):
+        st = meas(st, losses[t // 3]) if t % 3 == 0 else plain(st)
+        if t % 3 == 0:
+            lams.append(float(A.current_lam(st)))
+    np.testing.assert_array_equal(np.float32(lams), A.replay([0, 3, 6, 9], losses, [0.0] * 4, init=0.3))
+    assert lams[-1] < lams[0] and int(A.controller_state(st).last_decay) == 9
+
+
+@pytest.mark.parametrize("kw,name", [(dict(measured=True), "measured"), (dict(loss=1.0), "error"),
+                                     (dict(error=0.0), "loss"), (dict(loss=1.0, measured=False), "error")])
+def test_a_measurement_needs_both_values(kw, name):
+    p = {"w": jnp.ones(2)}
+    tx = A.add_l2()
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        tx.update(p, tx.init(p), p, **kw)
+    # a traced `measured` might be true: without values it is refused at trace time
+    with pytest.raises(ValueError, match="`measured`"):
+        jax.jit(lambda m: tx.update(p, tx.init(p), p, measured=m))(True)
+
+
 def _mnist_mlp(n=256):
     tr, _ = D.paper_split("mnist5k", n_train=n, seed=0)
     model = M.FC(widths=(64,), num_classes=10)
@@ -369,8 +404,6 @@ def test_state_lookups_raise_without_an_autol2_state():
     tx = A.add_l2()
     with pytest.raises(ValueError, match="params"):
         tx.update({"w": jnp.ones(2)}, tx.init({}), None, loss=1.0, error=0.0)
-    with pytest.raises(TypeError):
-        tx.update({"w": jnp.ones(2)}, tx.init({}), {"w": jnp.ones(2)})      # no measurement given
 
 
 def test_with_init_lam_under_vmap_starts_each_configuration_at_its_own_lam():
