@@ -71,6 +71,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from fractions import Fraction
 from typing import Any, Callable, NamedTuple
 
@@ -345,22 +346,37 @@ def add_l2(init: float = INIT, factor: float = FACTOR,
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)
 
 
+# ----------------------------------------------------------------------------- state lookups
+
 def _is_autol2(x) -> bool:
     return isinstance(x, AutoL2State)
 
 
-def controller_state(opt_state: Any) -> AutoL2State:
-    """The one :class:`AutoL2State` inside ``opt_state`` (an optax state of any nesting, e.g. of
-    ``optax.chain(add_l2(), ...)`` or ``inject_hyperparams``). ValueError if none or several."""
+def _pure(tree):
+    """``tree`` with Flax NNX variables (``nnx.Optimizer``'s ``OptArray``) replaced by their arrays
+    (flax is not imported here: if it is not loaded, ``tree`` holds none)."""
+    nnx = sys.modules.get("flax.nnx")
+    return tree if nnx is None else nnx.as_pure(tree)
+
+
+def _find_state(opt_state: Any) -> AutoL2State:
     found = [s for s in jax.tree.leaves(opt_state, is_leaf=_is_autol2) if _is_autol2(s)]
     if len(found) != 1:
         raise _checks.bad_value("opt_state", f"must hold exactly one AutoL2 state, found {len(found)}")
     return found[0]
 
 
+def controller_state(opt_state: Any) -> AutoL2State:
+    """The one :class:`AutoL2State` inside ``opt_state`` (an optax state of any nesting, e.g. of
+    ``optax.chain(add_l2(), ...)`` or ``inject_hyperparams``, or ``nnx.Optimizer.opt_state``), its
+    fields plain jax arrays. ValueError if none or several."""
+    return _pure(_find_state(opt_state))
+
+
 def current_lam(opt_state: Any) -> jax.Array:
-    """The lam in force (float32 ``()``, ``(C,)`` under vmap) of the AutoL2 state in ``opt_state``:
-    the one the last update used (``init`` before any)."""
+    """The lam in force (float32 jax array ``()``, ``(C,)`` under vmap) of the AutoL2 state in
+    ``opt_state`` (as in :func:`controller_state`): the one the last update used (``init`` before
+    any)."""
     return controller_state(opt_state).lam
 
 
@@ -369,7 +385,7 @@ def with_init_lam(opt_state: Any, lam) -> Any:
     traced, e.g. one starting lam per configuration under vmap). The refractory periods follow
     (``refractory * factor**k / lam``, rounded as the module docstring says). ValueError unless
     ``opt_state`` holds exactly one AutoL2 state."""
-    st = controller_state(opt_state)
+    st = _find_state(opt_state)
     if not isinstance(lam, jax.core.Tracer):
         _checks.nonneg_float("lam", lam)
     lam = jnp.asarray(lam, jnp.float32) + jnp.zeros_like(st.lam0)
