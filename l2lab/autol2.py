@@ -36,7 +36,8 @@ Three ways in:
   (jit/vmap/scan friendly; whether a call carries a measurement is the traced bool ``measured``),
   in the manner of ``optax.contrib.reduce_on_plateau``.
 * :func:`add_l2` -- an optax ``GradientTransformationExtraArgs`` that adds ``lam * theta`` to the
-  gradient (coupled L2, as in the paper) and takes each measurement as the extra arguments
+  gradient (coupled L2, as in the paper; ``mask`` exempts biases and normalization parameters)
+  and takes each measurement as the extra arguments
   ``loss`` and ``error`` (an update without them carries no measurement, so
   ``flax.nnx.Optimizer.update(model, grads)`` works)::
 
@@ -291,6 +292,44 @@ def controller(init: float = INIT, factor: float = FACTOR, refractory: float = R
 
 # ----------------------------------------------------------------------------- optax
 
+def _is_bool(x) -> bool:
+    return isinstance(x, (bool, np.bool_))
+
+
+def _check_mask(mask):
+    """``mask`` as given: None, a callable, or a pytree whose leaves are all bools (static)."""
+    if mask is None or callable(mask):
+        return mask
+    bad = [leaf for leaf in jax.tree.leaves(mask) if not _is_bool(leaf)]
+    if bad:
+        raise _checks.bad_type("mask", "must be a pytree of bools (True: add L2 to that leaf or subtree) "
+                                       f"or a callable params -> such a pytree; found a leaf {type(bad[0]).__name__}")
+    return mask
+
+
+def _mask_tree(mask, params):
+    """The bool pytree (a prefix of ``params``) that ``mask`` gives for ``params``."""
+    tree = mask(params) if callable(mask) else mask
+    bad = [leaf for leaf in jax.tree.leaves(tree) if not _is_bool(leaf)]
+    if bad:
+        raise _checks.bad_value("mask", "(a callable) must return a pytree of Python bools, got a leaf "
+                                        f"{type(bad[0]).__name__} (a mask is static, as in optax.masked)")
+    try:
+        jax.tree.map(lambda m, p: None, tree, params, is_leaf=lambda x: x is None)
+    except (ValueError, TypeError) as e:
+        raise _checks.bad_value("mask", f"must have the structure of params, or a prefix of it: {e}") from None
+    return tree
+
+
+def _add_l2_term(updates, params, lam, mask):
+    """``updates + lam * params`` on the leaves ``mask`` keeps (all of them without a mask)."""
+    add = lambda g, p: g + lam.astype(jnp.result_type(g)) * p
+    if mask is None:
+        return jax.tree.map(add, updates, params)
+    tree = _mask_tree(mask, params)
+    return jax.tree.map(lambda m, g, p: jax.tree.map(add, g, p) if m else g, tree, updates, params)
+
+
 def _concretely_false(measured) -> bool:
     if isinstance(measured, jax.core.Tracer):
         return False
@@ -310,25 +349,31 @@ def _measurement(loss, error, measured):
     return loss, error, (True if measured is None else measured)
 
 
-def add_l2(init: float = INIT, factor: float = FACTOR,
-           refractory: float = REFRACTORY) -> optax.GradientTransformationExtraArgs:
+def add_l2(init: float = INIT, factor: float = FACTOR, refractory: float = REFRACTORY, *,
+           mask: Any = None) -> optax.GradientTransformationExtraArgs:
     """Coupled L2 with the AutoL2 schedule: ``updates + lam * params``, lam from :func:`controller`.
 
     ``update(updates, state, params, *, loss=None, error=None, measured=None, step=None)``:
-    ``loss`` and ``error`` are a measurement of ``params`` (the training loss without the L2
-    term and the training error; the module docstring says what it must be), scalars (traced is
-    fine); ``measured`` (bool, traced is fine; default: whether ``loss`` and ``error`` were given)
-    says whether they are one. An update without ``loss`` and ``error`` carries no measurement
-    (``measured`` true then is a ValueError, as is a traced ``measured``, which might be). ``step``
-    is the measurement's update count (default: the updates this transform has applied). The
-    controller acts first, so the lam it decides is used by this very update. Chain it before the
-    optimizer: ``optax.chain(add_l2(), optax.sgd(eta, momentum=0.9))``; read lam with
-    :func:`current_lam`. Arguments as in :func:`controller`.
+    ``loss`` and ``error`` are a measurement (the module docstring says what it must be) of
+    ``params``, scalars (traced is fine); ``measured`` (bool, traced is fine; default: whether ``loss`` and ``error`` were given) says whether they are one. An
+    update without ``loss`` and ``error`` carries no measurement (``measured`` true then is a
+    ValueError, as is a traced ``measured``, which might be). ``step`` is the measurement's update
+    count (default: the updates this transform has applied). The controller acts first, so the
+    lam it decides is used by this very update. Chain it before the optimizer:
+    ``optax.chain(add_l2(), optax.sgd(eta, momentum=0.9))``; read lam with :func:`current_lam`.
+
+    mask: as in ``optax.add_decayed_weights``: a pytree of bools with the structure of the params
+    (or a prefix of it), or a callable ``params -> such a pytree``; leaves (subtrees) marked False
+    get no L2 term, e.g. ``mask=lambda p: jax.tree.map(lambda w: w.ndim > 1, p)`` leaves biases
+    and normalization scales alone. Other arguments as in :func:`controller`. Raises
+    ValueError/TypeError naming a bad argument.
     """
     ctrl = controller(init, factor, refractory)
+    mask = _check_mask(mask)
 
     def init_fn(params) -> AddL2State:
-        del params
+        if mask is not None:
+            _mask_tree(mask, params)
         return AddL2State(count=jnp.zeros((), jnp.int32), autol2=ctrl.init())
 
     def update_fn(updates, state: AddL2State, params=None, *, loss=None, error=None, measured=None,
@@ -339,8 +384,7 @@ def add_l2(init: float = INIT, factor: float = FACTOR,
         loss, error, measured = _measurement(loss, error, measured)
         step = state.count if step is None else step
         inner = ctrl.update(state.autol2, step, loss, error, measured)
-        lam = inner.lam
-        updates = jax.tree.map(lambda g, p: g + lam.astype(jnp.result_type(g)) * p, updates, params)
+        updates = _add_l2_term(updates, params, inner.lam, mask)
         return updates, AddL2State(count=state.count + 1, autol2=inner)
 
     return optax.GradientTransformationExtraArgs(init_fn, update_fn)

@@ -314,6 +314,59 @@ def test_a_measurement_needs_both_values(kw, name):
         jax.jit(lambda m: tx.update(p, tx.init(p), p, measured=m))(True)
 
 
+def _net_params():
+    r = np.random.default_rng(3)
+    f = lambda *shape: jnp.asarray(r.normal(size=shape), jnp.float32)
+    return {"dense": {"kernel": f(3, 4), "bias": f(4)}, "norm": {"scale": f(4), "bias": f(4)},
+            "out": {"kernel": f(4, 2), "bias": f(2)}}
+
+
+def test_mask_exempts_leaves_as_optax_add_decayed_weights_does():
+    p = _net_params()
+    g = jax.tree.map(lambda v: 0.1 * jnp.ones_like(v), p)
+    ndim_mask = lambda q: jax.tree.map(lambda v: v.ndim > 1, q)
+    prefix = {"dense": {"kernel": True, "bias": False}, "norm": False, "out": {"kernel": True, "bias": False}}
+    for mask in (ndim_mask, prefix):
+        tx = A.add_l2(init=0.3, mask=mask)
+        u, _ = tx.update(g, tx.init(p), p)
+        for layer in ("dense", "out"):           # by hand: kernels get 0.3 * theta, the rest nothing
+            np.testing.assert_allclose(u[layer]["kernel"], g[layer]["kernel"] + np.float32(0.3) * p[layer]["kernel"],
+                                       rtol=1e-7)
+            np.testing.assert_array_equal(u[layer]["bias"], g[layer]["bias"])
+        np.testing.assert_array_equal(u["norm"]["scale"], g["norm"]["scale"])
+        # never decaying, it is chain(add_decayed_weights(lam, mask), sgd), bit for bit, jitted
+        mine = optax.chain(A.add_l2(init=0.01, mask=mask), optax.sgd(0.1, momentum=0.9))
+        ref = optax.chain(optax.add_decayed_weights(0.01, mask=mask), optax.sgd(0.1, momentum=0.9))
+        pa, pb, sa, sb = p, p, mine.init(p), ref.init(p)
+        upd_a, upd_b = jax.jit(mine.update), jax.jit(ref.update)
+        for _ in range(5):
+            ua, sa = upd_a(g, sa, pa)
+            ub, sb = upd_b(g, sb, pb)
+            pa, pb = optax.apply_updates(pa, ua), optax.apply_updates(pb, ub)
+        jax.tree.map(np.testing.assert_array_equal, pa, pb)
+    # the masked L2 follows the schedule: after a decay the kernels get the new lam
+    tx = A.add_l2(init=0.3, mask=prefix)
+    st = tx.init(p)
+    for t, loss in enumerate([1.0, 0.5, 0.6, 0.7]):
+        u, st = tx.update(g, st, p, loss=loss, error=0.0)
+    lam = A.current_lam(st)
+    assert float(lam) == pytest.approx(0.03)
+    np.testing.assert_allclose(u["out"]["kernel"], g["out"]["kernel"] + lam * p["out"]["kernel"], rtol=1e-7)
+    np.testing.assert_array_equal(u["out"]["bias"], g["out"]["bias"])
+
+
+def test_bad_masks_name_themselves():
+    p = _net_params()
+    with pytest.raises(TypeError, match="`mask`"):
+        A.add_l2(mask={"dense": 1, "norm": 0, "out": 1})             # ints, not bools
+    with pytest.raises(TypeError, match="`mask`"):
+        A.add_l2(mask=jax.tree.map(lambda v: jnp.asarray(True), p))   # arrays: not static
+    with pytest.raises(ValueError, match="`mask`"):                    # checked at init
+        A.add_l2(mask={"dense": True, "out": False}).init(p)
+    with pytest.raises(ValueError, match="`mask`"):
+        A.add_l2(mask=lambda q: jax.tree.map(lambda v: v.ndim, q)).init(p)
+
+
 def _mnist_mlp(n=256):
     tr, _ = D.paper_split("mnist5k", n_train=n, seed=0)
     model = M.FC(widths=(64,), num_classes=10)
