@@ -69,7 +69,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from l2lab import _checks
-from l2lab import _lock
+from l2lab.engine import lock as _lock
 from l2lab import measure as _measure
 from l2lab import models as _models
 from l2lab import train as _train

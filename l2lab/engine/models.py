@@ -51,7 +51,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2lab import _checks, _conv
+from l2lab import _checks
+from l2lab.engine import _conv
 
 __all__ = [
     "FC", "CNN", "WideResNet", "BatchNorm", "init", "apply", "num_params", "make_model",

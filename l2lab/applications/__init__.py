@@ -1,0 +1,1 @@
+"""The applications: lam_pred = c/T (predict) and tuning against sweeps."""

@@ -1,0 +1,1 @@
+"""The experiment engine: models, optimizers and lam schedules, AutoL2, training, sweeps."""
