@@ -14,6 +14,15 @@ training error ``E`` of the current parameters; ``(Lp, Ep)`` is the previous mea
 (The paper's pseudo-code compares the error with ``error`` where it means ``minerror``.) A NaN
 measurement never compares greater and never lowers a minimum (``min`` ignores NaN).
 
+What a measurement must be. Algorithm 1 decays lam when the loss or the error has risen twice
+in a row above its minimum, so a measurement must be a deterministic function of the parameters:
+the loss (without the L2 term) and the error on the training set, or on a *fixed* subset of it,
+in evaluation mode (no dropout, batch-norm running averages). Measured on each step's minibatch
+with dropout on, the noise alone makes "increases" true at most measurements (81% in one NNX
+run) and the schedule decays at the end of every refractory period, a fixed schedule.
+:func:`measure` takes such a measurement (jittable; an NNX module is evaluated as a copy in
+evaluation mode).
+
 Arithmetic, identical in :func:`replay` and the jitted controller. The refractory boundary is
 exact: after ``k`` decays the period is ``refractory * factor**k / init``, and ``s > min_step``
 is decided as ``s - s_decay > floor(period)`` with ``floor(period)`` computed on the host in
@@ -37,9 +46,8 @@ Three ways in:
   in the manner of ``optax.contrib.reduce_on_plateau``.
 * :func:`add_l2` -- an optax ``GradientTransformationExtraArgs`` that adds ``lam * theta`` to the
   gradient (coupled L2, as in the paper; ``mask`` exempts biases and normalization parameters)
-  and takes each measurement as the extra arguments
-  ``loss`` and ``error`` (an update without them carries no measurement, so
-  ``flax.nnx.Optimizer.update(model, grads)`` works)::
+  and takes each measurement as the extra arguments ``loss`` and ``error`` (an update without
+  them carries no measurement, so ``flax.nnx.Optimizer.update(model, grads)`` works)::
 
       >>> import jax, jax.numpy as jnp, optax
       >>> from l2lab import autol2
@@ -64,7 +72,8 @@ Three ways in:
       >>> autol2.replay([0, 5, 10, 15], [1.0, 0.5, 0.6, 0.7], [0.2, 0.1, 0.1, 0.1])
       array([0.1 , 0.1 , 0.1 , 0.01], dtype=float32)
 
-  (``lams[t]`` is the lam used by update ``t``: a measurement at ``t`` acts on that very update.)
+  (``lams[t]`` is the lam used by update ``t``: a measurement at ``t`` acts on that very update.
+  Here the full training set is measured, in a model without dropout.)
 
 :mod:`l2lab.train` runs AutoL2 as the lam schedule ``"autol2"`` through this same transform.
 """
@@ -74,7 +83,7 @@ import math
 import numbers
 import sys
 from fractions import Fraction
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -83,7 +92,7 @@ import optax
 
 from l2lab import _checks
 
-__all__ = ["AutoL2State", "AddL2State", "Controller", "controller", "add_l2", "replay",
+__all__ = ["AutoL2State", "AddL2State", "Controller", "controller", "add_l2", "replay", "measure",
            "controller_state", "current_lam", "with_init_lam", "INIT", "FACTOR", "REFRACTORY", "EVERY",
            "MAX_EXACT_DECAYS"]
 
@@ -354,8 +363,9 @@ def add_l2(init: float = INIT, factor: float = FACTOR, refractory: float = REFRA
     """Coupled L2 with the AutoL2 schedule: ``updates + lam * params``, lam from :func:`controller`.
 
     ``update(updates, state, params, *, loss=None, error=None, measured=None, step=None)``:
-    ``loss`` and ``error`` are a measurement (the module docstring says what it must be) of
-    ``params``, scalars (traced is fine); ``measured`` (bool, traced is fine; default: whether ``loss`` and ``error`` were given) says whether they are one. An
+    ``loss`` and ``error`` are a measurement (the module docstring says what it must be: e.g.
+    from :func:`measure`) of ``params``, scalars (traced is fine); ``measured`` (bool, traced is
+    fine; default: whether ``loss`` and ``error`` were given) says whether they are one. An
     update without ``loss`` and ``error`` carries no measurement (``measured`` true then is a
     ValueError, as is a traced ``measured``, which might be). ``step`` is the measurement's update
     count (default: the updates this transform has applied). The controller acts first, so the
@@ -436,6 +446,76 @@ def with_init_lam(opt_state: Any, lam) -> Any:
     new = st._replace(lam=lam / st.scale, lam0=lam, period0=st.refractory / lam,
                       waits=_snapped_waits(st.numer, lam[..., None]))
     return jax.tree.map(lambda s: new if _is_autol2(s) else s, opt_state, is_leaf=_is_autol2)
+
+
+# ----------------------------------------------------------------------------- measurements
+
+def _evaluator(loss_and_error, params_or_model):
+    """``(x, y) -> loss_and_error(thing, x, y)``; an NNX module is evaluated as a fresh copy in
+    evaluation mode (``.eval()``), leaving the caller's module as it was."""
+    nnx = sys.modules.get("flax.nnx")
+    if nnx is not None and isinstance(params_or_model, nnx.Module):
+        graphdef, state = nnx.split(params_or_model)
+
+        def fn(xb, yb):
+            model = nnx.merge(graphdef, state)
+            model.eval()
+            return loss_and_error(model, xb, yb)
+        return fn
+    return lambda xb, yb: loss_and_error(params_or_model, xb, yb)
+
+
+def _pair(out):
+    """``out`` as two float32 scalars, else a ValueError naming ``loss_and_error``."""
+    if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(jnp.shape(v) == () for v in out)):
+        raise _checks.bad_value("loss_and_error", "must return (loss, error), two scalars (batch means), "
+                                                  f"got {jax.tree.map(jnp.shape, out)}")
+    return jnp.asarray(out[0], jnp.float32), jnp.asarray(out[1], jnp.float32)
+
+
+def _examples(x, y) -> int:
+    """The common leading size of every leaf of ``x`` and ``y`` (>= 1)."""
+    sizes = {name: {int(np.shape(a)[0]) if np.ndim(a) else -1 for a in jax.tree.leaves(v)}
+             for name, v in (("x", x), ("y", y))}
+    for name, s in sizes.items():
+        if len(s) != 1 or min(s) < 1:
+            raise _checks.bad_value(name, f"must be arrays (or a pytree of them) with one leading size >= 1, "
+                                          f"got leading sizes {sorted(s)}")
+    if sizes["x"] != sizes["y"]:
+        raise _checks.bad_value("y", f"must have as many examples as `x`: {sizes['y']} != {sizes['x']}")
+    return sizes["x"].pop()
+
+
+def measure(loss_and_error: Callable, params_or_model: Any, x, y, *,
+            batch_size: Optional[int] = None) -> tuple:
+    """A measurement for Algorithm 1: ``(loss, error)`` of the parameters on the fixed set ``(x, y)``.
+
+    loss_and_error: ``(params_or_model, xb, yb) -> (loss, error)``, the batch means of the loss
+    *without* the L2 term and of the error (scalars). params_or_model: the parameters (any
+    pytree) or a Flax NNX module, which is evaluated as a copy in evaluation mode (dropout off,
+    batch-norm running averages; the module passed in is left as it was); with plain parameters
+    ``loss_and_error`` must itself evaluate in evaluation mode. x, y: the training set or a fixed
+    subset of it (arrays, or pytrees of arrays, with one leading size ``n``); the same subset at
+    every measurement. batch_size: examples per call of ``loss_and_error`` (None: all ``n`` at
+    once); the batches run in ``lax.map`` (a last, smaller batch on its own) and their means are
+    averaged with weights batch size / ``n``. Returns two float32 scalars. Pure and jittable (under
+    ``jax.jit`` or ``nnx.jit``; ``batch_size`` static). Raises ValueError/TypeError naming a bad
+    argument.
+    """
+    if not callable(loss_and_error):
+        raise _checks.bad_type("loss_and_error", f"must be callable, got {type(loss_and_error).__name__}")
+    n = _examples(x, y)
+    bs = n if batch_size is None else min(_checks.positive_int("batch_size", batch_size), n)
+    fn = _evaluator(loss_and_error, params_or_model)
+    full, rest = divmod(n, bs)
+    head = jax.tree.map(lambda a: jnp.reshape(a[:full * bs], (full, bs) + tuple(np.shape(a)[1:])), (x, y))
+    losses, errors = jax.lax.map(lambda b: _pair(fn(*b)), head)
+    loss, error = jnp.sum(losses) * bs, jnp.sum(errors) * bs
+    if rest:
+        tail = jax.tree.map(lambda a: a[full * bs:], (x, y))
+        l_rest, e_rest = _pair(fn(*tail))
+        loss, error = loss + l_rest * rest, error + e_rest * rest
+    return loss / n, error / n
 
 
 # ----------------------------------------------------------------------------- replay

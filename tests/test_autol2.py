@@ -367,6 +367,55 @@ def test_bad_masks_name_themselves():
         A.add_l2(mask=lambda q: jax.tree.map(lambda v: v.ndim, q)).init(p)
 
 
+def _linear_task(n=50, d=3, k=4, seed=0):
+    r = np.random.default_rng(seed)
+    x = jnp.asarray(r.normal(size=(n, d)), jnp.float32)
+    y = jnp.asarray(r.integers(0, k, n))
+    params = {"w": jnp.asarray(r.normal(size=(d, k)), jnp.float32), "b": jnp.zeros(k)}
+
+    def loss_and_error(p, xb, yb):
+        logits = xb @ p["w"] + p["b"]
+        return (optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean(),
+                jnp.mean(jnp.argmax(logits, -1) != yb))
+
+    return x, y, params, loss_and_error
+
+
+def test_measure_is_the_mean_over_the_fixed_set_in_any_batch_size():
+    x, y, params, fn = _linear_task()
+    logits = np.asarray(x, np.float64) @ np.asarray(params["w"], np.float64)
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    want_loss = -np.mean(logp[np.arange(len(y)), np.asarray(y)])
+    want_error = np.mean(np.argmax(logits, -1) != np.asarray(y))
+    for bs in (None, 1, 7, 10, 50, 64):
+        loss, error = A.measure(fn, params, x, y, batch_size=bs)
+        assert loss.dtype == jnp.float32 and loss.shape == () and error.shape == ()
+        assert float(loss) == pytest.approx(want_loss, rel=1e-5)
+        assert float(error) == pytest.approx(want_error, abs=1e-6)
+    jitted = jax.jit(lambda p, xs, ys: A.measure(fn, p, xs, ys, batch_size=7))(params, x, y)
+    assert float(jitted[0]) == pytest.approx(want_loss, rel=1e-5)
+    # pytree inputs: x as a dict
+    f2 = lambda p, xb, yb: fn(p, xb["a"] + xb["b"], yb)
+    loss, _ = A.measure(f2, params, {"a": x, "b": jnp.zeros_like(x)}, y, batch_size=16)
+    assert float(loss) == pytest.approx(want_loss, rel=1e-5)
+
+
+def test_measure_bad_arguments_name_themselves():
+    x, y, params, fn = _linear_task()
+    with pytest.raises(TypeError, match="`loss_and_error`"):
+        A.measure("fn", params, x, y)
+    with pytest.raises(ValueError, match="`batch_size`"):
+        A.measure(fn, params, x, y, batch_size=0)
+    with pytest.raises(TypeError, match="`batch_size`"):
+        A.measure(fn, params, x, y, batch_size=2.0)
+    with pytest.raises(ValueError, match="`y`"):
+        A.measure(fn, params, x, y[:-1])
+    with pytest.raises(ValueError, match="`x`"):
+        A.measure(fn, params, x[:0], y[:0])
+    with pytest.raises(ValueError, match="`loss_and_error`"):
+        A.measure(lambda p, xb, yb: (xb.sum(0), 0.0), params, x, y)
+
+
 def _mnist_mlp(n=256):
     tr, _ = D.paper_split("mnist5k", n_train=n, seed=0)
     model = M.FC(widths=(64,), num_classes=10)

@@ -55,3 +55,26 @@ def test_nnx_optimizer_update_without_a_measurement_and_current_lam_is_an_array(
     assert int(st.measurements) == 4 and int(st.last_decay) == 4       # counts 1..4: decays at 4
     np.testing.assert_array_equal(A.current_lam(optimizer.opt_state),
                                   A.replay([1, 2, 3, 4], [1.0, 0.5, 0.6, 0.7], [0.0] * 4, init=0.3)[-1])
+
+
+def test_measure_evaluates_an_nnx_module_in_evaluation_mode_and_leaves_it_alone():
+    x, y = _data(n=40)
+    model = MLP(8, 32, 3, dropout=0.5, rngs=nnx.Rngs(1))
+    rng_before = jax.tree.map(np.asarray, nnx.state(model, nnx.RngCount))
+    assert len(jax.tree.leaves(rng_before)) >= 1
+    loss, error = A.measure(_loss_and_error, model, x, y, batch_size=16)
+    # the reference: the same network without dropout, by hand
+    h = np.maximum(np.asarray(x) @ np.asarray(model.hidden.kernel[...]) + np.asarray(model.hidden.bias[...]), 0)
+    logits = h @ np.asarray(model.out.kernel[...]) + np.asarray(model.out.bias[...])
+    logp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    assert float(loss) == pytest.approx(-np.mean(logp[np.arange(40), np.asarray(y)]), rel=1e-5)
+    assert float(error) == pytest.approx(np.mean(np.argmax(logits, -1) != np.asarray(y)), abs=1e-6)
+    # the module passed in: still in training mode, its random streams untouched
+    assert model.drop.deterministic is False
+    jax.tree.map(np.testing.assert_array_equal, rng_before, jax.tree.map(np.asarray, nnx.state(model, nnx.RngCount)))
+    # under nnx.jit, the same
+    jitted = nnx.jit(lambda m: A.measure(_loss_and_error, m, x, y, batch_size=16))(model)
+    np.testing.assert_allclose(jitted, (loss, error), rtol=1e-6)
+    # and training mode really is noisy (what a measurement must not be)
+    noisy = [float(_loss_and_error(model, x, y)[0]) for _ in range(2)]
+    assert noisy[0] != noisy[1]
