@@ -211,6 +211,27 @@ def same_length(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
                                 f"{np.shape(a)} and {np.shape(b)}")
 
 
+def real_array(name: str, value: Any, *, nonneg: bool = False) -> np.ndarray:
+    """``value`` (a real number or array-like of any shape) as a finite ``float64`` array.
+
+    Raises TypeError unless it is numeric (ints, floats; not bool, complex, str), ValueError for
+    NaN or inf entries, or (``nonneg``) a negative entry.
+    """
+    try:
+        raw = np.asarray(value)
+    except (TypeError, ValueError):   # ragged nested lists
+        raise bad_type(name, f"must be a real number or array of real numbers, got {_fmt(value)}") from None
+    if raw.dtype.kind not in "iuf":
+        raise bad_type(name, f"must be a real number or array of real numbers, got dtype {raw.dtype}")
+    arr = raw.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise bad_value(name, "must be finite (got nan or inf)")
+    if nonneg and arr.size and np.any(arr < 0):
+        raise bad_value(name, f"must be >= 0 (got min {arr.min()!r})")
+    return arr
+
+
+
 def cli_type(what: str, parse, check):
     """An argparse ``type=``: ``check(parse(text))``; a failure of either becomes argparse's
     one-line "argument --option: message" (a ValueError/TypeError of ``check`` keeps its
@@ -229,3 +250,44 @@ def cli_type(what: str, parse, check):
 
     convert.__name__ = what   # argparse names the type in some messages
     return convert
+
+
+def nondecreasing_curve(name: str, value: Any) -> np.ndarray:
+    """:func:`curve` whose entries must also be finite and non-decreasing (a step axis)."""
+    arr = curve(name, value)
+    if not np.all(np.isfinite(arr)) or np.any(np.diff(arr) < 0):
+        raise bad_value(name, "must be finite and non-decreasing")
+    return arr
+
+
+def xy_pair(name: str, data: Any):
+    """``(x float32 (N, ...), y)`` from a pair ``(x, y)`` or a dataset-like object (``.x``,
+    ``.y``): x real with at least 2 dimensions, y with the same N >= 1 samples (y unchanged)."""
+    if hasattr(data, "x") and hasattr(data, "y"):
+        x, y = data.x, data.y
+    elif isinstance(data, (tuple, list)) and len(data) == 2:
+        x, y = data
+    else:
+        raise bad_type(name, f"must be a pair (x, y) or a dataset with x and y, got "
+                             f"{type(data).__name__}")
+    x = np.asarray(x)
+    if x.dtype.kind not in "iuf" or x.ndim < 2:
+        raise bad_value(name, f"x must be a real array (N, ...), got {x.dtype}{x.shape}")
+    if np.shape(y)[:1] != x.shape[:1] or x.shape[0] == 0:
+        raise bad_value(name, f"x and y must hold the same N >= 1 samples, got {x.shape} "
+                              f"and {np.shape(y)}")
+    return x.astype(np.float32), y
+
+
+def onehot_labels(name: str, y: Any, k: int) -> np.ndarray:
+    """float32 ``(N, k)`` one-hot labels from int labels ``(N,)`` in ``[0, k)`` or from float
+    one-hot ``(N, k)`` (returned as float32)."""
+    y = np.asarray(y)
+    if y.ndim == 1 and y.dtype.kind in "iu":
+        if y.size and (y.min() < 0 or y.max() >= k):
+            raise bad_value(name, f"labels must lie in [0, {k}), got [{y.min()}, {y.max()}]")
+        return np.eye(k, dtype=np.float32)[y]
+    if y.ndim == 2 and y.shape[1] == k and y.dtype.kind == "f":
+        return y.astype(np.float32)
+    raise bad_value(name, f"must be int labels (N,) or one-hot float (N, {k}), got "
+                          f"{y.dtype}{y.shape}")

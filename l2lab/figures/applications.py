@@ -9,7 +9,8 @@ from typing import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from l2lab import _checks, plots
+from l2lab import _checks
+from l2lab.figures import plots
 
 __all__ = ["measurement_figure", "accuracy_vs_lambda_figure", "tuned_vs_predicted_figure",
            "accuracy_vs_budget_figure", "autol2_figure"]

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from l2lab import _checks, plots
+from l2lab import _checks
+from l2lab.figures import plots
 
 __all__ = ["catapult_accuracy_figure", "mse_loss_figure", "t_star_regimes_figure"]
 

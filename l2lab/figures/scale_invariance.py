@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from l2lab import _checks, plots
-from l2lab import scale_invariance as si
+from l2lab import _checks
+from l2lab.figures import plots
+from l2lab.studies import scale_invariance as si
+from l2lab.studies import tracker
 
 __all__ = ["trace_figure", "kernel_slider_figure", "QUANTITIES"]
 
@@ -17,7 +19,7 @@ QUANTITIES = {"kernel_norm": "||w||", "effective_lr": "η / ||w||²",
               "angular_update": "angle(w_t, w_t+1) [rad]"}
 
 
-def trace_figure(traces: Mapping[str, si.Trace], quantity: str, paths: Sequence[str], *,
+def trace_figure(traces: Mapping[str, tracker.Trace], quantity: str, paths: Sequence[str], *,
                  title: str = "", equilibrium: bool = False, log_y: bool = False,
                  smooth: int = 1) -> go.Figure:
     """One curve per (run, kernel): ``traces[label].<quantity>[path]`` against the step.
@@ -39,7 +41,7 @@ def trace_figure(traces: Mapping[str, si.Trace], quantity: str, paths: Sequence[
     dashes = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
     fig = go.Figure()
     for i, (label, tr) in enumerate(traces.items()):
-        if not isinstance(tr, si.Trace):
+        if not isinstance(tr, tracker.Trace):
             raise _checks.bad_type("traces", f"values must be Trace, got {type(tr).__name__}")
         color = plots.COLORS[i % len(plots.COLORS)]
         for j, p in enumerate(paths):
@@ -60,7 +62,7 @@ def trace_figure(traces: Mapping[str, si.Trace], quantity: str, paths: Sequence[
     return plots.style(fig, title=title, xaxis="step", yaxis=QUANTITIES[quantity], log_y=log_y)
 
 
-def kernel_slider_figure(traces: Mapping[str, si.Trace], quantity, *, title: str = "",
+def kernel_slider_figure(traces: Mapping[str, tracker.Trace], quantity, *, title: str = "",
                          yaxis: str = "", log_y: bool = True) -> go.Figure:
     """One slider frame per kernel of the traces: ``quantity(trace, path)`` (an ``(n,)`` array
     over steps) for every run of ``traces`` (``{label: Trace}``, the same kernels in each)."""

@@ -185,9 +185,7 @@ def loss_minimum(steps, loss) -> LossMinimum:
 
     steps: (M,) finite non-decreasing; loss: (M,) (NaN ignored). Returns :class:`LossMinimum`.
     """
-    s = _checks.curve("steps", steps)
-    if not np.all(np.isfinite(s)) or np.any(np.diff(s) < 0):
-        raise _checks.bad_value("steps", "must be finite and non-decreasing")
+    s = _checks.nondecreasing_curve("steps", steps)
     v = _checks.curve("loss", loss)
     _checks.same_length("steps", s, "loss", v)
     ok = np.flatnonzero(np.isfinite(v))
@@ -207,9 +205,7 @@ def early_loss_peak(steps, loss, until: float) -> float:
     positive ``loss[0]``; until: >= 0. ``inf`` if the run diverged in that window (a NaN loss
     there), as a diverging loss rises without bound.
     """
-    s = _checks.curve("steps", steps)
-    if not np.all(np.isfinite(s)) or np.any(np.diff(s) < 0):
-        raise _checks.bad_value("steps", "must be finite and non-decreasing")
+    s = _checks.nondecreasing_curve("steps", steps)
     v = _checks.curve("loss", loss)
     _checks.same_length("steps", s, "loss", v)
     until = _checks.nonneg_float("until", until)

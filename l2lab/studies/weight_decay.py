@@ -2,12 +2,12 @@
 
 Two questions from *Understanding Decoupled and Early Weight Decay* (Bjorck et al. 2020) and
 van Laarhoven (2017), measured with the engine of :mod:`l2lab.sweep` and the per-step traces of
-:func:`l2lab.scale_invariance.track`:
+:func:`l2lab.studies.tracker.track` (their figures: :mod:`l2lab.figures.weight_decay`):
 
 * **Coupled against decoupled** (Adam + L2 in the loss against AdamW): on an ``eta x lam``
   grid of test accuracies (:func:`accuracy_grid`), the best lam at each eta with the band of
   lams within 0.1% of it (:func:`best_lam_per_eta`, built on
-  :func:`l2lab.tuning.tuned_lambda`), how fast the best lam moves with eta
+  :func:`l2lab.applications.tuning.tuned_lambda`), how fast the best lam moves with eta
   (:func:`eta_exponent`: the slope of ``log lam*`` against ``log eta``; 0 means independent of
   eta, -1 means ``lam* ~ 1/eta``), and the lams that are within the band at *every* eta
   (:func:`common_lams`).
@@ -29,14 +29,14 @@ from l2lab import tuning as _tuning
 
 __all__ = ["AccuracyGrid", "accuracy_grid", "BestLam", "best_lam_per_eta", "eta_exponent",
            "common_lams", "phase_means", "cumulative_angle", "CNN_BN_SCALE_INVARIANT", "STATISTICS",
-           "accuracy_heatmap", "best_lam_figure"]
+           "check_grid"]
 
 STATISTICS = ("peak", "final")
 
 #: Kernels of ``l2lab.models.CNN(batch_norm=True)`` that feed a batch-norm layer, hence enter the
 #: loss only through their direction (the fourth convolution and the two Dense layers do not:
 #: SM A's architecture has no Act after the fourth convolution). Checked in the tests with
-#: :func:`l2lab.scale_invariance.loss_under_kernel_scaling`.
+#: :func:`l2lab.studies.scale_invariance.loss_under_kernel_scaling`.
 CNN_BN_SCALE_INVARIANT = ("Conv_0/kernel", "Conv_1/kernel", "Conv_2/kernel")
 
 
@@ -110,7 +110,7 @@ def accuracy_grid(records: Sequence[Any], *, statistic: str = "peak", per_step: 
     return AccuracyGrid(etas, lams, acc)
 
 
-def _check_grid(grid: Any) -> AccuracyGrid:
+def check_grid(grid: Any) -> AccuracyGrid:
     if not isinstance(grid, AccuracyGrid):
         raise _checks.bad_type("grid", f"must be an AccuracyGrid, got {type(grid).__name__}")
     etas, lams = _checks.curve("grid.etas", grid.etas), _checks.curve("grid.lams", grid.lams)
@@ -143,7 +143,7 @@ def best_lam_per_eta(grid: AccuracyGrid, band: float = _tuning.BAND) -> BestLam:
     Returns:
       :class:`BestLam`, arrays (E,). Ties go to the smallest lam (``tuned_lambda``'s rule).
     """
-    grid = _check_grid(grid)
+    grid = check_grid(grid)
     band = _checks.nonneg_float("band", band)
     out = np.full((4, grid.etas.size), np.nan)
     for i, row in enumerate(grid.accuracy):
@@ -189,7 +189,7 @@ def common_lams(grid: AccuracyGrid, band: float = _tuning.BAND) -> np.ndarray:
     Returns:
       float64 (C,) sorted, possibly empty: a single lam good at every eta exists iff C > 0.
     """
-    grid = _check_grid(grid)
+    grid = check_grid(grid)
     band = _checks.nonneg_float("band", band)
     ok = np.ones(grid.lams.size, bool)
     for row in grid.accuracy:
@@ -235,61 +235,3 @@ def cumulative_angle(angles) -> np.ndarray:
     if np.any(~np.isfinite(a)) or np.any(a < 0):
         raise _checks.bad_value("angles", "must be finite and >= 0 (radians)")
     return np.concatenate([[0.0], np.cumsum(a)])
-
-
-# ----------------------------------------------------------------------------- figures
-
-def accuracy_heatmap(grid: AccuracyGrid, *, title: str = "", lam_label: str = "λ",
-                     eta_label: str = "η") -> "go.Figure":
-    """Heatmap of ``grid.accuracy`` (rows: etas, columns: lams, both as category labels, so that
-    lam = 0 has a column), each cell printed with its value; the best cell of each row is
-    marked with a star. Returns a ``go.Figure`` in the book's style (:func:`l2lab.plots.style`).
-    """
-    import plotly.graph_objects as go
-
-    from l2lab import plots
-
-    grid = _check_grid(grid)
-    for name, v in (("title", title), ("lam_label", lam_label), ("eta_label", eta_label)):
-        _checks.string(name, v)
-    xs = [f"{v:.3g}" for v in grid.lams]
-    ys = [f"{v:.3g}" for v in grid.etas]
-    acc = grid.accuracy
-    text = []
-    for row in acc:
-        best = np.nanmax(row) if np.isfinite(row).any() else np.nan
-        text.append(["–" if not np.isfinite(v) else f"{v:.3f}" + ("★" if v == best else "")
-                     for v in row])
-    fig = go.Figure(go.Heatmap(z=acc, x=xs, y=ys, text=text, texttemplate="%{text}",
-                               colorscale="Viridis", colorbar=dict(title=dict(text="accuracy")),
-                               hovertemplate=f"{eta_label} = %{{y}}<br>{lam_label} = %{{x}}"
-                                             "<br>accuracy %{z:.4f}<extra></extra>"))
-    plots.style(fig, title=title, xaxis=lam_label, yaxis=eta_label)
-    fig.update_xaxes(type="category")
-    fig.update_yaxes(type="category")
-    return fig
-
-
-def best_lam_figure(best: Dict[str, BestLam], *, title: str = "Best λ against η",
-                    yaxis: str = "best λ (bar: within the band)") -> "go.Figure":
-    """The best lam of each eta (markers and lines) with its band as an error bar, one curve per
-    entry of ``best`` (``label -> BestLam``), on log axes; a best lam of 0 has no place there and
-    is left out (a gap). Returns a ``go.Figure``."""
-    import plotly.graph_objects as go
-
-    from l2lab import plots
-
-    if not isinstance(best, dict) or not best:
-        raise _checks.bad_value("best", "must be a non-empty dict label -> BestLam")
-    fig = go.Figure()
-    for i, (label, b) in enumerate(best.items()):
-        if not isinstance(b, BestLam):
-            raise _checks.bad_type("best", f"values must be BestLam, got {type(b).__name__}")
-        pos = np.isfinite(b.lam) & (b.lam > 0)
-        lam = np.where(pos, b.lam, np.nan)
-        low = np.where(pos & (b.low > 0), b.low, lam)
-        fig.add_scatter(x=b.etas, y=lam, mode="lines+markers", name=str(label),
-                        line={"color": plots.COLORS[i % len(plots.COLORS)]},
-                        error_y=dict(type="data", symmetric=False, array=np.where(pos, b.high - lam, np.nan),
-                                     arrayminus=np.where(pos, lam - low, np.nan)))
-    return plots.style(fig, title=title, xaxis="η", yaxis=yaxis, log_x=True, log_y=True)

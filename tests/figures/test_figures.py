@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from l2lab import figures, theory, train, widgets
+from l2lab import figures, theory, train
+from l2lab.figures import widgets
 
 
 def test_mode_figure_frames_hold_eq3():

@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import pytest
 
-from l2lab import plots
+from l2lab.figures import plots
 
 
 def _decode(arr):

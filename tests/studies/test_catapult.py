@@ -10,7 +10,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from l2lab import catapult, train
+from l2lab import train
+from l2lab.studies import catapult
 
 
 def _linear_problem(n=12, d=5, k=3, seed=0):
@@ -188,7 +189,7 @@ def test_summarize_reads_each_record():
 
 
 def test_catapult_figures_hold_the_data_and_reject_bad_input():
-    from l2lab import related_figures as rf
+    from l2lab.figures import related as rf
 
     etas = [0.1, 0.3, 1.0]
     fig = rf.catapult_accuracy_figure(etas, {"a": [0.7, 0.8, np.nan], "b": [0.8, 0.8, 0.8]},

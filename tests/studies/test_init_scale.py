@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from l2lab import init_scale as I
+from l2lab.studies import init_scale as I
 from l2lab import models as M
 from l2lab import sweep as S
 from l2lab import train as T

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from l2lab import models, narrow, sweep
+from l2lab import models, sweep
+from l2lab.studies import narrow
 
 
 def test_split_keeps_every_image_that_is_not_held_out():
@@ -103,7 +104,7 @@ def test_loglog_slope_of_nothing_is_nan():
 
 
 def test_t_star_regimes_figure():
-    from l2lab import related_figures as rf
+    from l2lab.figures import related as rf
 
     lams = [1e-4, 1e-3, 1e-2]
     fig = rf.t_star_regimes_figure({"narrow": (lams, [100, 100, 10]), "wide": (lams, [1e3, 1e2, 10])},

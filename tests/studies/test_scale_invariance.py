@@ -9,7 +9,8 @@ import flax.linen as nn
 import pytest
 
 from l2lab import models, train
-from l2lab import scale_invariance as si
+from l2lab.studies import scale_invariance as si
+from l2lab.studies import tracker
 from toy_data import toy
 
 TR, TE = toy()
@@ -154,7 +155,7 @@ def _reference(optimizer, eta, lam, steps, until=None, b1=0.9, b2=0.999, eps=1e-
     ("sgd", 0.5, "constant"), ("adam", 0.01, "constant"), ("adamw", 0.01, "early:5")])
 def test_track_matches_hand_written_loop(optimizer, eta, schedule):
     lam = 0.1
-    tr = si.track(NET, eta=eta, lam=lam, steps=STEPS, optimizer=optimizer, lam_schedule=schedule,
+    tr = tracker.track(NET, eta=eta, lam=lam, steps=STEPS, optimizer=optimizer, lam_schedule=schedule,
                   train=TR, test=TE, eval_every=EVAL, params=NET_P)
     ref = _reference(optimizer, eta, lam, STEPS, until=5 if schedule != "constant" else None)
     k = "Dense_0/kernel"
@@ -177,34 +178,34 @@ def test_track_matches_hand_written_loop(optimizer, eta, schedule):
 def test_track_same_run_at_four_eta_quarter_lam_doubled_init():
     """Fully scale-invariant net: (eta, lam, w0) and (4 eta, lam / 4, 2 w0) are one run."""
     kw = dict(steps=STEPS, eval_every=EVAL, train=TR, test=TE)
-    a = si.track(NET, eta=0.5, lam=0.02, params=NET_P, **kw)
+    a = tracker.track(NET, eta=0.5, lam=0.02, params=NET_P, **kw)
     p2 = jax.tree.map(lambda v: 2 * v, NET_P)
-    b = si.track(NET, eta=2.0, lam=0.005, params=p2, **kw)
+    b = tracker.track(NET, eta=2.0, lam=0.005, params=p2, **kw)
     assert np.allclose(a.train_loss, b.train_loss, rtol=1e-4)
     for k in a.kernel_norm:
         assert np.allclose(2 * a.kernel_norm[k], b.kernel_norm[k], rtol=1e-4)
         assert np.allclose(a.effective_lr[k], b.effective_lr[k], rtol=1e-3)
     # not so without the doubled init
-    c = si.track(NET, eta=2.0, lam=0.005, params=NET_P, **kw)
+    c = tracker.track(NET, eta=2.0, lam=0.005, params=NET_P, **kw)
     assert not np.allclose(a.train_loss, c.train_loss, rtol=1e-2)
 
 
 def test_track_arguments():
     kw = dict(eta=0.1, lam=0.1, steps=3, train=TR, test=TE)
     with pytest.raises(ValueError, match="`eta`"):
-        si.track("fc", **dict(kw, eta=-1.0))
+        tracker.track("fc", **dict(kw, eta=-1.0))
     with pytest.raises(ValueError, match="`momentum`"):
-        si.track("fc", **dict(kw, optimizer="adam", momentum=0.9))
+        tracker.track("fc", **dict(kw, optimizer="adam", momentum=0.9))
     with pytest.raises(ValueError, match="`lam_schedule`"):
-        si.track("fc", **dict(kw, lam_schedule="early:9"))
+        tracker.track("fc", **dict(kw, lam_schedule="early:9"))
     with pytest.raises(ValueError, match="`lam_schedule`"):
-        si.track("fc", **dict(kw, lam_schedule="autol2"))
+        tracker.track("fc", **dict(kw, lam_schedule="autol2"))
     with pytest.raises(ValueError, match="`test`"):
-        si.track("fc", **dict(kw, test=None))
+        tracker.track("fc", **dict(kw, test=None))
     with pytest.raises(TypeError, match="`arch_or_model`"):
-        si.track(3, **kw)
+        tracker.track(3, **kw)
     with pytest.raises(ValueError, match="`model_kwargs`"):
-        si.track(NET, model_kwargs={"widths": (3,)}, **kw)
+        tracker.track(NET, model_kwargs={"widths": (3,)}, **kw)
 
 
 # ----------------------------------------------------------------------------- Li & Arora
@@ -266,7 +267,7 @@ def _fake_trace(acc):
     T = 10
     norm = np.linspace(2.0, 1.0, T + 1)
     ang = np.arange(T, dtype=float)
-    return si.Trace(steps=np.arange(T + 1), kernel_norm={"k": norm}, effective_lr={"k": 1 / norm ** 2},
+    return tracker.Trace(steps=np.arange(T + 1), kernel_norm={"k": norm}, effective_lr={"k": 1 / norm ** 2},
                     angular_update={"k": ang}, grad_norm={"k": ang}, train_loss=np.ones(T),
                     lam=np.zeros(T), eval_steps=np.array([0, T]), test_accuracy=np.array([0.1, acc]),
                     test_loss=np.ones(2), train_accuracy=np.ones(2), final_params=None, config={})
@@ -275,22 +276,22 @@ def _fake_trace(acc):
 def test_late_values_and_description():
     tr = _fake_trace(0.9)
     # last 30% of 10 steps: angles 7, 8, 9; norm ratio norm[-1] / norm[-3]
-    assert si.late_values(tr, ["k"]) == {"k": 8.0}
-    np.testing.assert_allclose(si.late_values(tr, ["k"], "kernel_norm")["k"], 1.0 / 1.2)
-    a, text = si.describe_late("run", tr, ["k"], equilibrium=4.0)
+    assert tracker.late_values(tr, ["k"]) == {"k": 8.0}
+    np.testing.assert_allclose(tracker.late_values(tr, ["k"], "kernel_norm")["k"], 1.0 / 1.2)
+    a, text = tracker.describe_late("run", tr, ["k"], equilibrium=4.0)
     assert a == {"k": 8.0} and "2.00" in text and "0.83x" in text
-    a, text = si.describe_late("run", _fake_trace(0.1), ["k"])
+    a, text = tracker.describe_late("run", _fake_trace(0.1), ["k"])
     assert a is None and "chance" in text
     with pytest.raises(ValueError, match="paths"):
-        si.late_values(tr, ["nope"])
+        tracker.late_values(tr, ["nope"])
     with pytest.raises(ValueError, match="field"):
-        si.late_values(tr, ["k"], "angle")
+        tracker.late_values(tr, ["k"], "angle")
     with pytest.raises(ValueError, match="frac"):
-        si.late_values(tr, ["k"], frac=0.0)
+        tracker.late_values(tr, ["k"], frac=0.0)
 
 
 def test_kernel_slider_figure_has_a_frame_per_kernel():
-    from l2lab import scale_invariance_figures as sif
+    from l2lab.figures import scale_invariance as sif
 
     fig = sif.kernel_slider_figure({"a": _fake_trace(0.9), "b": _fake_trace(0.8)},
                                    lambda tr, p: tr.kernel_norm[p], title="t")

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from l2lab import models, train
-from l2lab import weight_decay as wd
+from l2lab.figures import weight_decay as wdf
+from l2lab.studies import weight_decay as wd
 
 
 def rec(eta, lam, peak, final=None, diverged=False):
@@ -161,17 +162,17 @@ def test_the_listed_cnn_bn_kernels_are_exactly_the_scale_invariant_ones():
 def test_figures_show_the_grid_and_leave_out_lam_zero():
     g = wd.AccuracyGrid(np.array([1e-3, 1e-2]), np.array([0.0, 0.1, 1.0]),
                         np.array([[0.8, 0.85, np.nan], [0.7, 0.75, 0.78]]))
-    fig = wd.accuracy_heatmap(g, title="t", lam_label="d")
+    fig = wdf.accuracy_heatmap(g, title="t", lam_label="d")
     hm = fig.data[0]
     np.testing.assert_array_equal(np.asarray(hm.z, float), g.accuracy)
     assert list(hm.x) == ["0", "0.1", "1"] and hm.text[0][1].endswith("★") and hm.text[0][2] == "–"
     b = wd.best_lam_per_eta(wd.AccuracyGrid(g.etas, g.lams, np.array([[0.9, 0.85, 0.8], [0.7, 0.75, 0.78]])))
-    fig = wd.best_lam_figure({"x": b})
+    fig = wdf.best_lam_figure({"x": b})
     y = np.asarray(fig.data[0].y, float)
     assert np.isnan(y[0]) and y[1] == 1.0          # best lam 0 at the first eta: a gap
     with pytest.raises(ValueError, match="best"):
-        wd.best_lam_figure({})
+        wdf.best_lam_figure({})
     with pytest.raises(TypeError, match="best"):
-        wd.best_lam_figure({"x": 1})
+        wdf.best_lam_figure({"x": 1})
     with pytest.raises(TypeError, match="grid"):
-        wd.accuracy_heatmap(None)
+        wdf.accuracy_heatmap(None)
