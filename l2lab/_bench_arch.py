@@ -15,8 +15,8 @@ import time
 import jax
 import numpy as np
 
-from l2lab import models as M
-from l2lab import train as T
+from l2lab.engine import models as M
+from l2lab import engine as T
 from l2lab.data import Dataset as DS
 
 # (label, arch, model kwargs, input shape (H, W, C), batch size of SM A)
@@ -34,7 +34,7 @@ def step_time(arch: str, model_kwargs: dict, shape, batch: int, n_steps: int) ->
     ds = DS(r.rand(batch, *shape).astype(np.float32), r.randint(0, 10, batch).astype(np.int32),
             "rand", 10)
     model = M.make_model(arch, **model_kwargs)
-    eng = T.Engine(lambda p, x: model.apply({"params": p}, x), ds, ds, batch_size=batch)
+    eng = T.Engine(lambda p, x: model.apply({"params": p}, x), ds, ds, T.EngineSettings(batch_size=batch))
     params = M.init(model, jax.random.PRNGKey(0), (2, *shape))
     st = eng.init_state(params, 0.01, 1e-4, 10 ** 9, jax.random.PRNGKey(1))
     advance = jax.jit(lambda s, d: jax.lax.fori_loop(0, n_steps, lambda _, s: eng.step(s, d), s))

@@ -26,9 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from l2lab import models as M
-from l2lab import sweep as S
-from l2lab import train as T
+from l2lab.engine import models as M
+from l2lab import engine as S
+from l2lab import engine as T
 
 
 def _engines(arch: str, model_kwargs: dict, n_train: int, image_size: int = 32):
@@ -39,8 +39,8 @@ def _engines(arch: str, model_kwargs: dict, n_train: int, image_size: int = 32):
     model = M.make_model(arch, num_classes=int(tr.num_classes), **model_kwargs)
     apply_fn = lambda p, x: model.apply({"params": p}, x)
     kw = dict(batch_size=n_train, momentum=0.0)
-    const = T.Engine(apply_fn, tr, te, **kw)
-    auto = T.Engine(apply_fn, tr, te, lam_schedule="autol2", autol2_every=5, **kw)
+    const = T.Engine(apply_fn, tr, te, T.EngineSettings(**kw))
+    auto = T.Engine(apply_fn, tr, te, T.EngineSettings(lam_schedule="autol2", autol2_every=5, **kw))
     params = M.init(model, T.seed_keys(0)[0], (1,) + tuple(np.shape(tr.x)[1:]))
     return const, auto, params
 

@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from l2lab import models as M
-from l2lab import sweep as S
-from l2lab import train as T
+from l2lab.engine import models as M
+from l2lab import engine as S
+from l2lab import engine as T
 from l2lab.data import Dataset as DS
 
 
@@ -114,7 +114,7 @@ def bench_flops(repeats: int) -> float:
     r = np.random.RandomState(0)
     ds = DS(r.rand(batch, 28, 28, 1).astype(np.float32), r.randint(0, 10, batch).astype(np.int32), "rand", 10)
     model = M.FC(widths=widths)
-    eng = T.Engine(lambda p, x: model.apply({"params": p}, x), ds, ds, batch_size=batch)
+    eng = T.Engine(lambda p, x: model.apply({"params": p}, x), ds, ds, T.EngineSettings(batch_size=batch))
     params = M.init(model, jax.random.PRNGKey(0), (1, 28, 28, 1))
     st = eng.init_state(params, 0.01, 1e-4, 10 ** 9, jax.random.PRNGKey(1))
     n_steps = 10
@@ -166,7 +166,7 @@ def bench_conv(quick: bool = False) -> None:
     per = {}
     for mode in ("xla", "canonical"):
         model = M.WideResNet(depth=10, width=1, conv_gradient=mode)
-        eng = T.Engine(lambda p, x: model.apply({"params": p}, x), ds, ds, batch_size=256)
+        eng = T.Engine(lambda p, x: model.apply({"params": p}, x), ds, ds, T.EngineSettings(batch_size=256))
         st = eng.init_state(M.init(model, jax.random.PRNGKey(0), (1, 16, 16, 1)), 0.5, 1e-3, 10 ** 9,
                             jax.random.PRNGKey(1))
         loop = jax.jit(lambda s, d: jax.lax.fori_loop(0, n, lambda _, q: eng.step(q, d), s))

@@ -62,14 +62,15 @@ def task_check(out: Path, smoke: bool) -> None:
 
 
 def _measure_c(spec, eta, out: Path, smoke: bool) -> float:
-    from l2lab import predict, sweep
+    from l2lab.applications import predict
+    from l2lab.engine import records
     path = out / f"c-eta{eta:g}-s0.json"
     if path.exists():
         return json.loads(path.read_text())["c"]
     m = predict.measure_c_spec(spec._replace(etas=(eta,)), eta=eta, progress=False,
                                max_steps=spec.max_steps if smoke else 20000)
     curve = m.curve
-    sweep._write_json(str(path), {
+    records.write_json(str(path), {
         "format": "l2lab.predict.c_measurement/1", "spec": spec._replace(etas=(eta,)).to_json(),
         "c": m.c, "c_prime": m.c_prime, "t_star": m.t_star, "peak_accuracy": m.peak_accuracy,
         "eta": m.eta, "lam": m.lam, "tol": m.tol, "steps_run": m.steps_run, "certain": m.certain,
@@ -77,7 +78,7 @@ def _measure_c(spec, eta, out: Path, smoke: bool) -> float:
         "curves": {"steps": curve.steps.tolist(), "test_accuracy": curve.test_accuracy.tolist(),
                    "test_loss": curve.test_loss.tolist(), "train_loss": curve.train_loss.tolist(),
                    "train_error": curve.train_error.tolist()},
-        "provenance": sweep._provenance()})
+        "provenance": records.provenance()})
     print(f"c at eta {eta:g}: {m.c:.4g} (t* {m.t_star:g}, {m.steps_run} steps, {m.wall_time:.1f} s)",
           flush=True)
     return m.c

@@ -26,8 +26,8 @@ from typing import Dict, List, NamedTuple, Sequence, Tuple
 import numpy as np
 
 from l2lab import _checks
-from l2lab import predict as _predict
-from l2lab import sweep as _sweep
+from l2lab import engine as _sweep
+from l2lab.applications import predict as _predict
 
 __all__ = ["TunedLambda", "tuned_lambda", "tuning_sweep", "predicted_runs", "fixed_budget_runs", "Comparison", "compare",
            "comparison_table", "summary", "autol2_runs", "AutoL2Comparison", "compare_autol2", "autol2_table", "BAND"]

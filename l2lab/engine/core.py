@@ -1,4 +1,4 @@
-"""Training one configuration, exactly as in the paper (Sec. 1.1, Sec. 2, SM A).
+"""The training engine: pure device functions for one model, data set and settings.
 
 Objective (coupled L2, the paper's ``L = L_data + lam/2 ||theta||^2``)::
 
@@ -59,8 +59,7 @@ changed (AutoL2: the steps of the measurements that decided a decay; ``early:E``
 """
 from __future__ import annotations
 
-import time
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -69,255 +68,17 @@ import optax
 
 from l2lab import _checks
 from l2lab import autol2 as _autol2
+from l2lab.engine.objective import LOSS_FNS, l2_penalty
+from l2lab.engine.optimizers import lr_factor, make_autol2_optimizer, make_optimizer
+from l2lab.engine.settings import EngineSettings
+from l2lab.engine.tree import kernel_norms
 
-__all__ = [
-    "TrainConfig", "TrainResult", "TrainState", "Measurement", "Engine", "kernel_paths", "kernel_norms",
-    "kernel_leaves", "path_str",
-    "xent_loss", "mse_loss", "l2_penalty", "total_loss", "make_optimizer", "lr_factor",
-    "measurement_grid", "seed_keys", "set_hyperparams", "train", "LAM_SCHEDULES",
-    "parse_lam_schedule", "make_autol2_optimizer", "OPTIMIZERS",
-]
+__all__ = ["Engine", "TrainState", "Measurement", "TrainResult", "measurement_grid", "seed_keys",
+           "set_hyperparams", "augmentation", "lam_change_steps", "check_dataset", "MAX_LAM_CHANGES",
+           "N_SCALARS"]
 
 Params = Any
-LOSSES = ("xent", "mse")
-SCHEDULES = ("constant", "paper")
-LAM_SCHEDULES = ("constant", "early:E", "autol2")
-OPTIMIZERS = ("sgd", "adam", "adamw")
-_MAX_LAM_CHANGES = 64       # AutoL2 decays logged per run (float32 lam reaches 0 after ~45 decays)
-
-
-# ----------------------------------------------------------------------------- losses
-
-def xent_loss(logits: jax.Array, y_onehot: jax.Array) -> jax.Array:
-    """SM A softmax loss ``-1/(2 K |B|) sum y_i log softmax(f)_i``. logits, y_onehot: (B, K)."""
-    b, k = logits.shape
-    return -jnp.sum(y_onehot * jax.nn.log_softmax(logits)) / (2.0 * k * b)
-
-
-def mse_loss(logits: jax.Array, y_onehot: jax.Array) -> jax.Array:
-    """MSE with the same normalisation: ``1/(2 K |B|) sum ||f - y||^2``. (B, K) -> scalar."""
-    b, k = logits.shape
-    return jnp.sum(jnp.square(logits - y_onehot)) / (2.0 * k * b)
-
-
-_LOSS_FNS = {"xent": xent_loss, "mse": mse_loss}
-
-
-def l2_penalty(params: Params) -> jax.Array:
-    """``1/2 ||theta||^2`` over every leaf of ``params`` (biases included), float32 scalar."""
-    return 0.5 * sum(jnp.sum(jnp.square(p)) for p in jax.tree.leaves(params))
-
-
-def total_loss(apply_fn: Callable, params: Params, x: jax.Array, y_onehot: jax.Array,
-               lam: float, loss: str = "xent") -> jax.Array:
-    """The paper's objective ``L_data + lam/2 ||theta||^2`` (``apply_fn(params, x) -> logits``)."""
-    _checks.one_of("loss", loss, LOSSES)
-    return _LOSS_FNS[loss](apply_fn(params, x), y_onehot) + lam * l2_penalty(params)
-
-
-def path_str(path) -> str:
-    """``"Dense_0/kernel"`` for a ``tree_flatten_with_path`` key path (the names of
-    :func:`kernel_paths` and :func:`kernel_norms`)."""
-    parts = []
-    for k in path:
-        for attr in ("key", "name", "idx"):
-            if hasattr(k, attr):
-                parts.append(str(getattr(k, attr)))
-                break
-        else:
-            parts.append(str(k))
-    return "/".join(parts)
-
-
-def _last_key(path) -> Any:
-    k = path[-1] if path else None
-    return getattr(k, "key", getattr(k, "name", None))
-
-
-def kernel_leaves(params: Params) -> Dict[str, Any]:
-    """``{path: array}``, sorted by path (``"/".join(keys)``), of the leaves of ``params`` whose
-    last key is ``"kernel"`` (flax Dense/Conv kernels; biases and batch-norm scales are not
-    kernels). Works on traced pytrees (inside jit/scan)."""
-    leaves, _ = jax.tree_util.tree_flatten_with_path(params)
-    out = {path_str(p): w for p, w in leaves if p and _last_key(p) == "kernel"}
-    return {k: out[k] for k in sorted(out)}
-
-
-def kernel_paths(params: Params) -> List[str]:
-    """Sorted paths of the kernels of ``params`` (:func:`kernel_leaves`)."""
-    return list(kernel_leaves(params))
-
-
-def kernel_norms(params: Params) -> Dict[str, jax.Array]:
-    """``{path: ||w||_2}`` (float32 scalars) of every kernel of ``params`` (:func:`kernel_paths`)."""
-    return {p: jnp.sqrt(jnp.sum(jnp.square(jnp.asarray(w, jnp.float32))))
-            for p, w in kernel_leaves(params).items()}
-
-
-# ----------------------------------------------------------------------------- optimiser
-
-def _sgd_l2(learning_rate, weight_decay, momentum):
-    return optax.chain(
-        optax.add_decayed_weights(weight_decay),
-        optax.sgd(learning_rate, momentum=(momentum if momentum else None)),
-    )
-
-
-def _adam_l2(learning_rate, weight_decay):
-    """Adam on ``L_data + lam/2 |theta|^2``: the L2 gradient goes through Adam's normalisation."""
-    return optax.chain(optax.add_decayed_weights(weight_decay), optax.scale_by_adam(), optax.scale(-learning_rate))
-
-
-def _adamw(learning_rate, weight_decay):
-    """AdamW (decoupled): ``theta -= lr * (adam_direction + lam * theta)``, as ``optax.adamw``."""
-    return optax.chain(optax.scale_by_adam(), optax.add_decayed_weights(weight_decay), optax.scale(-learning_rate))
-
-
-def _check_optimizer(optimizer, momentum, lam_kind: Optional[str] = None) -> Tuple[str, float]:
-    """``(optimizer, momentum)`` checked: one of :data:`OPTIMIZERS`; momentum 0 unless SGD; not
-    ``"adamw"`` with the lam schedule kind ``"autol2"`` (AutoL2 schedules a coupled L2 term)."""
-    _checks.one_of("optimizer", optimizer, OPTIMIZERS)
-    momentum = _check_momentum(momentum)
-    if optimizer != "sgd" and momentum != 0:
-        raise _checks.bad_value("momentum", f"must be 0 with optimizer={optimizer!r} (Adam has its own "
-                                            f"first moment), got {momentum:g}")
-    if optimizer == "adamw" and lam_kind == "autol2":
-        raise _checks.bad_value("optimizer", "'adamw' (decoupled decay) cannot be used with lam_schedule "
-                                             "'autol2', which schedules a coupled L2 term; use 'adam' or 'sgd'")
-    return optimizer, momentum
-
-
-def make_optimizer(eta: float, lam: float, momentum: float = 0.0,
-                   optimizer: str = "sgd") -> optax.GradientTransformation:
-    """The optimizer of ``L_data + lam/2 |theta|^2`` (see the module docstring).
-
-    ``"sgd"``: SGD (+ optional heavy-ball ``momentum``) with coupled L2. ``"adam"``: Adam (optax's
-    b1=0.9, b2=0.999, eps=1e-8) on the gradient including ``lam * theta`` (coupled). ``"adamw"``:
-    Adam on the data gradient plus decoupled decay ``lam * theta`` (scaled by ``eta``, as
-    ``optax.adamw``). ``eta`` and ``lam`` are injected hyperparameters
-    (``state.hyperparams["learning_rate"]`` and ``["weight_decay"]``), so they may be traced and
-    changed between steps; ``momentum`` is static and must be 0 for Adam.
-    """
-    optimizer, momentum = _check_optimizer(optimizer, momentum)
-    if optimizer == "sgd":
-        return optax.inject_hyperparams(_sgd_l2, static_args=("momentum",))(
-            learning_rate=eta, weight_decay=lam, momentum=float(momentum))
-    inner = _adam_l2 if optimizer == "adam" else _adamw
-    return optax.inject_hyperparams(inner)(learning_rate=eta, weight_decay=lam)
-
-
-def make_autol2_optimizer(eta: float, momentum: float = 0.0,
-                          optimizer: str = "sgd") -> optax.GradientTransformation:
-    """``optax.chain(autol2.add_l2(), optax.sgd(eta, momentum))`` (``optimizer="sgd"``) or
-    ``optax.chain(autol2.add_l2(), optax.scale_by_adam(), optax.scale(-eta))`` (``"adam"``) with
-    SM E's defaults (start at lam 0.1, factor 10, refractory 0.1; set the start with
-    :func:`l2lab.autol2.with_init_lam`). AutoL2 is coupled L2: ``"adamw"`` is a ValueError.
-    ``eta`` is injected (``state.hyperparams["learning_rate"]``); ``update`` takes the extra
-    arguments of :func:`l2lab.autol2.add_l2` (``loss``, ``error``, ``measured``, ``step``)."""
-    optimizer, momentum = _check_optimizer(optimizer, momentum, "autol2")
-    if optimizer == "adam":
-        return optax.inject_hyperparams(_adam_autol2)(learning_rate=eta)
-    return optax.inject_hyperparams(_sgd_autol2, static_args=("momentum",))(
-        learning_rate=eta, momentum=float(momentum))
-
-
-def _sgd_autol2(learning_rate, momentum):
-    return optax.chain(
-        _autol2.add_l2(),
-        optax.sgd(learning_rate, momentum=(momentum if momentum else None)),
-    )
-
-
-def _adam_autol2(learning_rate):
-    return optax.chain(_autol2.add_l2(), optax.scale_by_adam(), optax.scale(-learning_rate))
-
-
-def parse_lam_schedule(lam_schedule: str, steps: Optional[int] = None) -> Tuple[str, Optional[int]]:
-    """``"constant"`` / ``"autol2"`` -> ``(name, None)``; ``"early:E"`` -> ``("early", E)``.
-
-    ValueError naming ``lam_schedule`` for anything else, or (given the budget ``steps``) for an
-    ``E`` outside ``[1, steps]``; TypeError if it is not a str.
-    """
-    _checks.string("lam_schedule", lam_schedule)
-    if lam_schedule in ("constant", "autol2"):
-        return lam_schedule, None
-    kind, sep, val = lam_schedule.partition(":")
-    if kind != "early" or not sep:
-        raise _checks.bad_value("lam_schedule", f"must be one of {LAM_SCHEDULES}, got {lam_schedule!r}")
-    try:
-        until = int(val)
-    except ValueError:
-        raise _checks.bad_value("lam_schedule", f"'early:E' needs an integer E, got {val!r}") from None
-    if until < 1 or (steps is not None and until > steps):
-        top = "" if steps is None else f" and <= the budget steps={steps}"
-        raise _checks.bad_value("lam_schedule", f"'early:E' needs E >= 1{top}, got E={until}")
-    return "early", until
-
-
-def lr_factor(step: jax.Array, total_steps: jax.Array, schedule: str) -> jax.Array:
-    """Multiplier of ``eta`` at update ``step`` (0-based). ``"paper"``: x0.2 at 0.3T, 0.6T, 0.9T."""
-    _checks.one_of("schedule", schedule, SCHEDULES)
-    if schedule == "constant":
-        return jnp.ones((), jnp.float32)
-    t = jnp.asarray(step, jnp.float32)
-    tt = jnp.asarray(total_steps, jnp.float32)
-    n = (t >= 0.3 * tt).astype(jnp.float32) + (t >= 0.6 * tt) + (t >= 0.9 * tt)
-    return jnp.power(jnp.float32(0.2), n)
-
-
-# ----------------------------------------------------------------------------- config/records
-
-class TrainConfig(NamedTuple):
-    """One training configuration.
-
-    eta: learning rate (> 0). lam: L2 parameter (>= 0). steps: number of SGD updates T (>= 1).
-    batch_size: minibatch size; ``>= N`` means full batch (the paper's FC: 512 of 512 samples).
-    momentum: heavy-ball momentum in [0, 1). schedule: ``"constant"`` or ``"paper"``
-    (eta x0.2 at 0.3T, 0.6T, 0.9T). loss: ``"xent"`` (SM A) or ``"mse"``. seed: initial weights
-    and minibatch order. points_per_octave: measurements per doubling of t (>= 1).
-    eval_batch_size: evaluate train/test sets in chunks of this size (``None``: all at once).
-    augment: SM A's "flip, crop and mixup" (``l2lab.data.augment``, mixup alpha 1) applied to
-    every training minibatch (images ``(N, H, W, C)`` only); measurements use clean data.
-    lam_schedule: ``"constant"``, ``"early:E"`` (lam for the first E updates, then 0;
-    ``1 <= E <= steps``) or ``"autol2"`` (SM E, starting at ``lam``; see the module docstring).
-    autol2_every: AutoL2 measures every this many updates (SM E: 5).
-    optimizer: ``"sgd"`` (the paper's), ``"adam"`` (coupled L2 through Adam) or ``"adamw"``
-    (decoupled weight decay; not with ``"autol2"``); Adam needs ``momentum == 0``.
-    """
-
-    eta: float
-    lam: float
-    steps: int
-    batch_size: int = 512
-    momentum: float = 0.0
-    schedule: str = "constant"
-    loss: str = "xent"
-    seed: int = 0
-    points_per_octave: int = 4
-    eval_batch_size: Optional[int] = None
-    augment: bool = False
-    lam_schedule: str = "constant"
-    autol2_every: int = _autol2.EVERY
-    optimizer: str = "sgd"
-
-    def validate(self) -> "TrainConfig":
-        """Raise ``ValueError``/``TypeError`` naming the bad field; return ``self``."""
-        _checks.positive_float("eta", self.eta)
-        _checks.nonneg_float("lam", self.lam)
-        _checks.positive_int("steps", self.steps)
-        _checks.positive_int("batch_size", self.batch_size)
-        _check_momentum(self.momentum)
-        _checks.one_of("schedule", self.schedule, SCHEDULES)
-        _checks.one_of("loss", self.loss, LOSSES)
-        _checks.nonneg_int("seed", self.seed)
-        _checks.positive_int("points_per_octave", self.points_per_octave)
-        if self.eval_batch_size is not None:
-            _checks.positive_int("eval_batch_size", self.eval_batch_size)
-        _checks.boolean("augment", self.augment)
-        kind, _ = parse_lam_schedule(self.lam_schedule, self.steps)
-        _checks.positive_int("autol2_every", self.autol2_every)
-        _check_optimizer(self.optimizer, self.momentum, kind)
-        return self
+MAX_LAM_CHANGES = 64       # AutoL2 decays logged per run (float32 lam reaches 0 after ~45 decays)
 
 
 class Measurement(NamedTuple):
@@ -331,7 +92,7 @@ class Measurement(NamedTuple):
     kernel_norms: Optional[Dict[str, jax.Array]] = None   # {path: ||w||_2} of each kernel (kernel_norms())
 
 
-_N_SCALARS = 5     # the scalar fields of a Measurement, in order (rows of 5 on the host)
+N_SCALARS = 5     # the scalar fields of a Measurement, in order (rows of 5 on the host)
 
 
 class TrainResult(NamedTuple):
@@ -418,41 +179,47 @@ class Engine:
     pure and jittable; ``data = engine.data`` is the tuple ``(x_train, y_train_onehot, x_test,
     y_test_onehot)`` of device arrays, passed as an argument so it is never baked into the
     program. :mod:`l2lab.sweep` vmaps ``run`` over the configuration axis.
-    ``lam_schedule``/``autol2_every``/``optimizer``: as in :class:`TrainConfig` (an ``"early:E"``
+    The static settings are an :class:`EngineSettings` (``engine.settings``; an ``"early:E"``
     bound above a state's budget is not checked here: :meth:`TrainConfig.validate` does). The
     optax transformation is ``engine.optimizer``, its name ``engine.optimizer_name``.
     """
 
-    def __init__(self, apply_fn: Callable, train_ds: Any, test_ds: Any, *, batch_size: int,
-                 loss: str = "xent", momentum: float = 0.0, schedule: str = "constant",
-                 eval_batch_size: Optional[int] = None, augment: Optional[Callable] = None,
-                 lam_schedule: str = "constant", autol2_every: int = _autol2.EVERY,
-                 optimizer: str = "sgd"):
-        _check_dataset("train_ds", train_ds)
-        _check_dataset("test_ds", test_ds)
-        _checks.one_of("loss", loss, LOSSES)
-        _checks.one_of("schedule", schedule, SCHEDULES)
-        _checks.positive_int("batch_size", batch_size)
-        if eval_batch_size is not None:
-            eval_batch_size = _checks.positive_int("eval_batch_size", eval_batch_size)
-        self.lam_kind, self.lam_until = parse_lam_schedule(lam_schedule)
-        self.optimizer_name, momentum = _check_optimizer(optimizer, momentum, self.lam_kind)
-        self.lam_schedule = lam_schedule
-        self.autol2_every = _checks.positive_int("autol2_every", autol2_every)
+    def __init__(self, apply_fn: Callable, train_ds: Any, test_ds: Any,
+                 settings: Optional[EngineSettings] = None, *, augment: Optional[Callable] = None,
+                 **settings_fields):
+        """``settings``: the static settings (an :class:`EngineSettings`, valid by construction);
+        or, as before it existed, its fields as keywords (``batch_size=512, loss="xent", ...``).
+        ``augment``: a callable ``(key, x, y_onehot) -> (x, y_onehot)`` for the minibatches
+        (default: :func:`augmentation` when ``settings.augment``, else none)."""
+        check_dataset("train_ds", train_ds)
+        check_dataset("test_ds", test_ds)
+        if settings is None:
+            settings = EngineSettings(**settings_fields, augment=augment is not None)
+        elif settings_fields:
+            raise TypeError(f"Engine takes settings or their fields, not both (got {sorted(settings_fields)})")
+        elif not isinstance(settings, EngineSettings):
+            raise _checks.bad_type("settings", f"must be an EngineSettings, got {type(settings).__name__}")
+        if augment is not None and not callable(augment):
+            raise TypeError(f"augment must be None or a callable (key, x, y_onehot) -> (x, y_onehot), got {augment!r}")
+        if augment is None and settings.augment:
+            augment = augmentation()
+        s = self.settings = settings
+        self.lam_kind, self.lam_until = s.lam_kind, s.lam_until
+        self.optimizer_name = s.optimizer
+        self.lam_schedule = s.lam_schedule
+        self.autol2_every = s.autol2_every
         k = int(train_ds.num_classes)
         self.apply_fn = apply_fn
         self.num_classes = k
         self.n_train = int(np.shape(train_ds.y)[0])
-        self.batch_size = min(int(batch_size), self.n_train)
+        self.batch_size = min(s.batch_size, self.n_train)
         self.full_batch = self.batch_size >= self.n_train
         self.batches_per_epoch = self.n_train // self.batch_size
-        self.loss_name = loss
-        self.loss_fn = _LOSS_FNS[loss]
-        self.momentum = float(momentum)
-        self.schedule = schedule
-        self.eval_batch_size = eval_batch_size
-        if augment is not None and not callable(augment):
-            raise TypeError(f"augment must be None or a callable (key, x, y_onehot) -> (x, y_onehot), got {augment!r}")
+        self.loss_name = s.loss
+        self.loss_fn = LOSS_FNS[s.loss]
+        self.momentum = s.momentum
+        self.schedule = s.schedule
+        self.eval_batch_size = s.eval_batch_size
         self.augment = augment
         self.optimizer = self._make_optimizer(1.0, 0.0)  # values replaced per state
         self.data = (
@@ -476,7 +243,7 @@ class Engine:
             extra["lam0"] = lam
         if self.lam_kind == "autol2":
             opt_state = _autol2.with_init_lam(opt_state, lam)
-            extra["lam_changes"] = jnp.full((_MAX_LAM_CHANGES,), -1, jnp.int32)
+            extra["lam_changes"] = jnp.full((MAX_LAM_CHANGES,), -1, jnp.int32)
         return TrainState(
             params=params,
             opt_state=opt_state,
@@ -529,7 +296,7 @@ class Engine:
         if self.lam_kind != "autol2":
             return state
         ctrl = _autol2.controller_state(state.opt_state)
-        idx = jnp.arange(_MAX_LAM_CHANGES, dtype=jnp.int32)
+        idx = jnp.arange(MAX_LAM_CHANGES, dtype=jnp.int32)
         return state._replace(lam_changes=jnp.where(idx == ctrl.decays - 1, ctrl.last_decay, state.lam_changes))
 
     def step(self, state: TrainState, data) -> TrainState:
@@ -605,11 +372,11 @@ class Engine:
     def lam_changes(self, state: TrainState) -> np.ndarray:
         """int64 (D,): the update counts after which lam changed in the (single, not vmapped)
         run ``state`` (AutoL2: the deciding measurements' steps; ``early:E``: E once passed)."""
-        return _lam_change_steps(self.lam_kind, self.lam_until, int(state.step),
+        return lam_change_steps(self.lam_kind, self.lam_until, int(state.step),
                                  None if state.lam_changes is None else np.asarray(state.lam_changes))
 
 
-def _lam_change_steps(kind: str, until: Optional[int], steps_done: int, log: Optional[np.ndarray]) -> np.ndarray:
+def lam_change_steps(kind: str, until: Optional[int], steps_done: int, log: Optional[np.ndarray]) -> np.ndarray:
     """Host side of :meth:`Engine.lam_changes` (also used by :mod:`l2lab.sweep` per configuration)."""
     if kind == "autol2" and log is not None:
         return np.asarray(log, np.int64)[np.asarray(log) >= 0]
@@ -648,77 +415,9 @@ def augmentation(mixup_alpha: Optional[float] = 1.0) -> Callable:
     return fn
 
 
-# ----------------------------------------------------------------------------- train()
-
-def train(model: Any, train_ds: Any, test_ds: Any, config: TrainConfig, *,
-          params: Optional[Params] = None, progress: bool = True) -> TrainResult:
-    """Train one configuration and return its measured curves (never raises on divergence).
-
-    model: a flax module (``l2lab.models``) or any object with ``apply({"params": p}, x)``.
-    train_ds, test_ds: datasets with ``x`` float32 (N, ...), ``y`` int (N,), ``num_classes``
-    (``l2lab.data.Dataset``). params: initial parameters (default: ``l2lab.models.init`` with the
-    init key of :func:`seed_keys(config.seed)`, the same weights a sweep uses for that seed).
-    """
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    config.validate()
-    if not hasattr(model, "apply"):
-        raise TypeError(f"model must be a flax module, got {type(model).__name__}")
-    from l2lab import models as _models
-
-    apply_fn = lambda p, x: model.apply({"params": p}, x)
-    engine = Engine(apply_fn, train_ds, test_ds, batch_size=config.batch_size, loss=config.loss,
-                    momentum=config.momentum, schedule=config.schedule,
-                    eval_batch_size=config.eval_batch_size,
-                    augment=augmentation() if config.augment else None,
-                    lam_schedule=config.lam_schedule, autol2_every=config.autol2_every,
-                    optimizer=config.optimizer)
-    if config.augment and np.ndim(train_ds.x) != 4:
-        raise ValueError(f"augment=True needs image data (N, H, W, C), got x of shape {np.shape(train_ds.x)}")
-    k_init, k_data = seed_keys(config.seed)
-    if params is None:
-        params = _models.init(model, k_init, (1,) + tuple(np.shape(train_ds.x)[1:]))
-    t0 = time.perf_counter()
-    state = engine.init_state(params, config.eta, config.lam, config.steps, k_data)
-    run = jax.jit(engine.run_with_lam)
-    grid = measurement_grid(config.steps, config.points_per_octave)
-    rows, lams, kns = [], [], []
-    state, meas0, lam = run(state, jnp.int32(0), engine.data)     # same program: 0 updates, measure
-    meas0 = jax.device_get(meas0)
-    rows.append(meas0[:_N_SCALARS])
-    kns.append(meas0.kernel_norms)
-    lams.append(jax.device_get(lam))
-    bar = _tqdm(total=config.steps, disable=not progress, desc=f"eta={config.eta:g} lam={config.lam:g}")
-    for a, b in zip(grid[:-1], grid[1:]):
-        state, meas, lam = run(state, jnp.int32(b - a), engine.data)
-        meas = jax.device_get(meas)
-        rows.append(meas[:_N_SCALARS])
-        kns.append(meas.kernel_norms)
-        lams.append(jax.device_get(lam))
-        bar.update(int(b - a))
-    bar.close()
-    wall = time.perf_counter() - t0
-    cols = np.asarray(rows, np.float64).T  # (5, M)
-    diverged = bool(state.diverged) or not np.all(np.isfinite(cols))
-    return TrainResult(grid, *cols, diverged=diverged,
-                       diverged_at=int(state.step) if bool(state.diverged) else -1, wall_time=wall,
-                       lam=np.asarray(lams, np.float64), lam_changes=engine.lam_changes(state),
-                       kernel_norms={k: np.asarray([r[k] for r in kns], np.float64) for k in sorted(kns[0])})
 
 
-# ----------------------------------------------------------------------------- helpers
-
-def _tqdm(**kw):
-    from tqdm.auto import tqdm
-    return tqdm(**kw)
-
-
-def _check_momentum(momentum) -> float:
-    """Heavy-ball momentum: a real number in [0, 1)."""
-    return _checks.real("momentum", momentum, minimum=0.0, maximum=1.0, open_maximum=True)
-
-
-def _check_dataset(name, ds) -> None:
+def check_dataset(name, ds) -> None:
     """A dataset (``l2lab.data.Dataset`` or any object with ``x`` (N, ...), ``y`` (N,) and a
     positive int ``num_classes``) with N >= 1."""
     for attr in ("x", "y", "num_classes"):

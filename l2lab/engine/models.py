@@ -55,8 +55,10 @@ from l2lab import _checks
 from l2lab.engine import _conv
 
 __all__ = [
-    "FC", "CNN", "WideResNet", "BatchNorm", "init", "apply", "num_params", "make_model",
+    "FC", "CNN", "WideResNet", "BatchNorm", "init", "apply", "num_params", "make_model", "ARCHS",
 ]
+
+ARCHS = ("fc", "cnn", "cnn_bn", "wrn")      # the architectures of SM A (cnn_bn: CNN with batch norm)
 
 Params = Any
 
@@ -301,8 +303,8 @@ def make_model(arch: str, num_classes: int = 10, **kwargs: Any) -> nn.Module:
     if not isinstance(arch, str):
         raise TypeError(f"arch must be a str, got {type(arch).__name__}")
     table = {"fc": FC, "cnn": CNN, "cnn_bn": CNN, "wrn": WideResNet}
-    if arch not in table:
-        raise ValueError(f"arch must be one of {sorted(table)}, got {arch!r}")
+    if arch not in ARCHS:
+        raise ValueError(f"arch must be one of {list(ARCHS)}, got {arch!r}")
     if arch == "cnn_bn":
         kwargs = dict(kwargs, batch_norm=True)
     return table[arch](num_classes=num_classes, **kwargs)
