@@ -1,6 +1,7 @@
 """Figures of the two applications (Sec. 3): predicting lam (Figures 1b, 4, S3, S4) and AutoL2
-(Figures 1c, S9-S11). Each function takes what :mod:`l2lab.predict`, :mod:`l2lab.tuning` or
-:mod:`l2lab.sweep` returned and gives a ``go.Figure``; the chapters only choose parameters.
+(Figures 1c, S9-S11). Each function takes what :mod:`l2lab.applications.predict`,
+:mod:`l2lab.applications.tuning` or :mod:`l2lab.sweep` returned and gives a ``go.Figure``; the
+chapters only choose parameters.
 """
 from __future__ import annotations
 
@@ -18,15 +19,15 @@ __all__ = ["measurement_figure", "accuracy_vs_lambda_figure", "tuned_vs_predicte
 
 def _rows(rows) -> list:
     if not isinstance(rows, (list, tuple)) or not rows:
-        raise _checks.bad_type("rows", "must be the non-empty list of l2lab.tuning.compare")
+        raise _checks.bad_type("rows", "must be the non-empty list of l2lab.applications.tuning.compare")
     return list(rows)
 
 
 def measurement_figure(m) -> go.Figure:
     """Figure 4a: test accuracy of the measurement run against ``t lam``; the dashed line is
-    ``c = t* lam``. ``m``: :class:`l2lab.predict.CMeasurement`."""
+    ``c = t* lam``. ``m``: :class:`l2lab.applications.predict.CMeasurement`."""
     if not hasattr(m, "curve") or not hasattr(m, "c"):
-        raise _checks.bad_type("m", "must be an l2lab.predict.CMeasurement")
+        raise _checks.bad_type("m", "must be an l2lab.applications.predict.CMeasurement")
     x = np.maximum(m.curve.steps, 0.5) * m.lam
     fig = plots.line(x, {"test accuracy": m.curve.test_accuracy}, mode="lines+markers",
                      title=f"Measuring c: η = {m.eta:g}, λ = {m.lam:g}", xaxis="t·λ",

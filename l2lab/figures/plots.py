@@ -280,6 +280,58 @@ def _trace_arrays(trace: go.Scatter, axis: str) -> np.ndarray:
         return np.zeros(0)  # categorical data: no numeric range to fix
 
 
+def _check_frames(frames: Mapping[Any, Sequence[go.Scatter]]) -> tuple[list, list]:
+    """``(names, traces)`` of each frame of :func:`slider_figure`, checked: distinct labels, a
+    non-empty list of ``go.Scatter`` each, the same number of traces in every frame."""
+    names: list[str] = []
+    frame_traces: list[list[go.Scatter]] = []
+    signature: list[str] | None = None
+    for label, trs in frames.items():
+        name = frame_label(label)
+        if name in names:
+            raise ValueError(f"frames has two labels that both read {name!r}")
+        if isinstance(trs, (str, bytes)) or not isinstance(trs, Sequence):
+            raise TypeError(f"frames[{label!r}] must be a list of plotly traces")
+        if len(trs) == 0:
+            raise ValueError(f"frames[{label!r}] must contain at least one trace")
+        for tr in trs:
+            if not isinstance(tr, go.Scatter):
+                raise TypeError(f"frames[{label!r}] must contain go.Scatter traces, got "
+                                f"{type(tr).__name__}")
+        sig = [tr.type for tr in trs]
+        if signature is None:
+            signature = sig
+        elif len(sig) != len(signature):
+            raise ValueError(f"frames[{label!r}] has {len(sig)} traces, the first frame has "
+                             f"{len(signature)}: every frame needs the same traces")
+        names.append(name)
+        frame_traces.append(list(trs))
+    return names, frame_traces
+
+
+def _add_slider(fig: go.Figure, names: list, active: int, slider_label: str) -> go.Figure:
+    """``fig`` with one slider whose step ``i`` animates (zero duration) to frame ``names[i]``."""
+    steps = [
+        dict(
+            method="animate",
+            label=name,
+            args=[[name], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
+                           "transition": {"duration": 0}}],
+        )
+        for name in names
+    ]
+    fig.update_layout(
+        sliders=[dict(
+            active=active,
+            steps=steps,
+            currentvalue=dict(prefix=f"{slider_label} = ", font=dict(size=14)),
+            pad=dict(t=50, b=10),
+            x=0.0, len=1.0,
+        )],
+    )
+    return fig
+
+
 def slider_figure(frames: Mapping[Any, Sequence[go.Scatter]], *, slider_label: str,
                   title: str = "", xaxis: str = "", yaxis: str = "", log_x: bool = False,
                   log_y: bool = False, active: int = 0,
@@ -332,30 +384,7 @@ def slider_figure(frames: Mapping[Any, Sequence[go.Scatter]], *, slider_label: s
         if rng is not None and log and rng[0] <= 0:
             raise ValueError(f"{name} must be positive on a log axis, got {rng}")
 
-    names: list[str] = []
-    frame_traces: list[list[go.Scatter]] = []
-    signature: list[str] | None = None
-    for label, trs in frames.items():
-        name = frame_label(label)
-        if name in names:
-            raise ValueError(f"frames has two labels that both read {name!r}")
-        if isinstance(trs, (str, bytes)) or not isinstance(trs, Sequence):
-            raise TypeError(f"frames[{label!r}] must be a list of plotly traces")
-        if len(trs) == 0:
-            raise ValueError(f"frames[{label!r}] must contain at least one trace")
-        for tr in trs:
-            if not isinstance(tr, go.Scatter):
-                raise TypeError(f"frames[{label!r}] must contain go.Scatter traces, got "
-                                f"{type(tr).__name__}")
-        sig = [tr.type for tr in trs]
-        if signature is None:
-            signature = sig
-        elif len(sig) != len(signature):
-            raise ValueError(f"frames[{label!r}] has {len(sig)} traces, the first frame has "
-                             f"{len(signature)}: every frame needs the same traces")
-        names.append(name)
-        frame_traces.append(list(trs))
-
+    names, frame_traces = _check_frames(frames)
     fig = go.Figure(
         data=frame_traces[active],
         frames=[go.Frame(data=trs, name=name) for name, trs in zip(names, frame_traces)],
@@ -374,22 +403,4 @@ def slider_figure(frames: Mapping[Any, Sequence[go.Scatter]], *, slider_label: s
     if yr is not None:
         fig.update_yaxes(range=yr, autorange=False)
 
-    steps = [
-        dict(
-            method="animate",
-            label=name,
-            args=[[name], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
-                           "transition": {"duration": 0}}],
-        )
-        for name in names
-    ]
-    fig.update_layout(
-        sliders=[dict(
-            active=active,
-            steps=steps,
-            currentvalue=dict(prefix=f"{slider_label} = ", font=dict(size=14)),
-            pad=dict(t=50, b=10),
-            x=0.0, len=1.0,
-        )],
-    )
-    return fig
+    return _add_slider(fig, names, active, slider_label)

@@ -1,7 +1,7 @@
 """Figures of the "Related results" chapters: MSE and the catapult (SM C.4, Figure S5) and the
 narrow network where the 1/lam scaling fails (SM D, Figure S7).
 
-Each function returns a ``go.Figure`` in the look of :mod:`l2lab.plots` (plotly, rendered
+Each function returns a ``go.Figure`` in the look of :mod:`l2lab.figures.plots` (plotly, rendered
 offline by the book); the chapters only choose what to show.
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ def mse_loss_figure(records: Sequence, *, minima: Mapping[float, tuple] | None =
     curve's minimum marked (SM C.4: with L2 the training loss has a minimum, then rises).
 
     records: sweep records (:class:`l2lab.sweep.Record`), one per eta; minima: optional
-    ``eta -> (step, value)`` to mark (e.g. from :func:`l2lab.catapult.loss_minimum`); lam_time:
+    ``eta -> (step, value)`` to mark (e.g. from :func:`l2lab.studies.catapult.loss_minimum`); lam_time:
     x axis ``eta * lam * step`` (the L2 time: 1 is t = 1/(eta lam) steps) instead of the step.
     Log axes; step 0 is left out.
     """

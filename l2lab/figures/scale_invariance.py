@@ -1,5 +1,5 @@
 """Figures of the chapter "L2 with batch normalization is an effective learning rate"
-(:mod:`l2lab.scale_invariance` traces), in the look of :mod:`l2lab.plots`."""
+(:mod:`l2lab.studies.scale_invariance` traces), in the look of :mod:`l2lab.figures.plots`."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -25,7 +25,7 @@ def trace_figure(traces: Mapping[str, tracker.Trace], quantity: str, paths: Sequ
     """One curve per (run, kernel): ``traces[label].<quantity>[path]`` against the step.
 
     Args:
-      traces: ordered ``label -> Trace`` (:func:`l2lab.scale_invariance.track`).
+      traces: ordered ``label -> Trace`` (:func:`l2lab.studies.tracker.track`).
       quantity: one of :data:`QUANTITIES`; paths: kernels to draw (each in every trace).
       equilibrium: draw each run's ``arccos(1 - eta lam)`` as a dashed line (angular updates).
       smooth: running mean over this many steps (>= 1), to see through step-to-step noise.

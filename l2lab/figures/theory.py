@@ -102,7 +102,7 @@ def kernel_decay_figure(results: dict, lam: float) -> go.Figure:
     """Measured ``tr Theta_t / tr Theta_0`` (markers) against ``exp(-2(k-1) lam t)`` (lines).
 
     Args:
-      results: ``label -> (k, trajectory)`` with ``trajectory`` a :class:`l2lab.wide.Trajectory`
+      results: ``label -> (k, trajectory)`` with ``trajectory`` a :class:`l2lab.theory.wide.Trajectory`
         that recorded the empirical NTK.
       lam: the L2 coefficient used in training.
     """

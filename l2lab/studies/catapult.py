@@ -12,7 +12,7 @@ linearised model is stable iff
 
 Above ``eta_crit`` a wide network does not diverge at once: the loss first grows, the kernel
 shrinks until ``eta`` is stable again, and training proceeds in a flatter region (the catapult
-of Lewkowycz et al. 2020). With the per-output kernel of :func:`l2lab.kernels.ntk` (the full
+of Lewkowycz et al. 2020). With the per-output kernel of :func:`l2lab.theory.kernels.ntk` (the full
 kernel is ``Theta (x) I_K`` at infinite width) the same bound is
 ``kernels.max_learning_rate(Theta / K, lam=lam, normalize="mean")``: :func:`ntk_critical_learning_rate`.
 
@@ -47,9 +47,9 @@ def ntk_critical_learning_rate(ntk_train_train, num_classes: int, *, lam: float 
     """``eta_crit = 2 / (lambda_max(Theta) / (K N) + lam)`` for the engine's MSE loss.
 
     ntk_train_train: ``(N, N)`` symmetric per-output NTK on the training set (as
-    :func:`l2lab.kernels.ntk` returns it; the full kernel is ``Theta (x) I_K``).
+    :func:`l2lab.theory.kernels.ntk` returns it; the full kernel is ``Theta (x) I_K``).
     num_classes: K >= 1. lam: the L2 coefficient (>= 0).
-    Computed by :func:`l2lab.kernels.max_learning_rate` (``Theta / K``, ``normalize="mean"``),
+    Computed by :func:`l2lab.theory.kernels.max_learning_rate` (``Theta / K``, ``normalize="mean"``),
     which takes the eigenvalue with ``numpy.linalg.eigvalsh``. Returns a float (``inf`` for a
     zero kernel and ``lam = 0``).
     """

@@ -35,7 +35,7 @@ Public API::
 
 The per-step tracker of one training run lives in :mod:`l2lab.studies.tracker` and is
 re-exported here (``track``, ``Trace``, ``late_values``, ``describe_late``), as the old
-``l2lab.scale_invariance`` had them::
+``l2lab.studies.scale_invariance`` had them::
 
     track(arch_or_model, *, eta, lam, steps, ...) -> Trace     every step of one run
 

@@ -135,7 +135,7 @@ class BestLam(NamedTuple):
 
 
 def best_lam_per_eta(grid: AccuracyGrid, band: float = _tuning.BAND) -> BestLam:
-    """:func:`l2lab.tuning.tuned_lambda` on every row (eta) of ``grid``.
+    """:func:`l2lab.applications.tuning.tuned_lambda` on every row (eta) of ``grid``.
 
     Args:
       grid: :class:`AccuracyGrid` (E etas x L lams).
