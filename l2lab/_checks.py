@@ -26,7 +26,8 @@ import numpy as np
 
 __all__ = ["cli_type", "bad_value", "bad_type", "argument_of", "integer", "positive_int", "nonneg_int", "real",
            "finite", "positive_float", "nonneg_float", "one_of", "boolean", "string", "path", "curve",
-           "same_length"]
+           "same_length", "real_array", "broadcast_shape", "broadcastable", "times",
+           "matrix", "symmetric_matrix", "probability_rows"]
 
 
 def bad_value(name: str, message: str) -> ValueError:
@@ -211,6 +212,8 @@ def same_length(name_a: str, a: np.ndarray, name_b: str, b: np.ndarray) -> None:
                                 f"{np.shape(a)} and {np.shape(b)}")
 
 
+# ----------------------------------------------------------------------------- arrays of any shape
+
 def real_array(name: str, value: Any, *, nonneg: bool = False) -> np.ndarray:
     """``value`` (a real number or array-like of any shape) as a finite ``float64`` array.
 
@@ -230,6 +233,71 @@ def real_array(name: str, value: Any, *, nonneg: bool = False) -> np.ndarray:
         raise bad_value(name, f"must be >= 0 (got min {arr.min()!r})")
     return arr
 
+
+def broadcast_shape(**arrays: np.ndarray) -> tuple:
+    """The shape the keyword ``arrays`` broadcast to; ValueError naming the first argument and
+    listing every shape if they do not broadcast together."""
+    try:
+        return np.broadcast_shapes(*(np.shape(a) for a in arrays.values()))
+    except ValueError:
+        shapes = ", ".join(f"{n}{np.shape(a)}" for n, a in arrays.items())
+        raise bad_value(next(iter(arrays)), f"and the other arguments do not broadcast "
+                                            f"together: {shapes}") from None
+
+
+def broadcastable(name: str, value: np.ndarray, shape: tuple, what: str = "") -> np.ndarray:
+    """A read-only view of the array ``value`` broadcast to ``shape``; ValueError if it does not
+    broadcast (``what`` names the target in the message, e.g. "`y`'s shape")."""
+    try:
+        return np.broadcast_to(value, shape)
+    except ValueError:
+        target = f"{what} {tuple(shape)}" if what else str(tuple(shape))
+        raise bad_value(name, f"must broadcast to {target}, got {np.shape(value)}") from None
+
+
+def times(name: str, value: Any) -> np.ndarray:
+    """``value`` as a 1-D ``float64`` array of finite times ``>= 0`` (any order, may be empty)."""
+    arr = real_array(name, value, nonneg=True)
+    if arr.ndim != 1:
+        raise bad_value(name, f"must be one-dimensional (T,), got shape {arr.shape}")
+    return arr
+
+
+def matrix(name: str, value: Any, *, columns: Optional[int] = None) -> np.ndarray:
+    """``value`` as a finite 2-D ``float64`` array ``(M, columns)`` (any number of columns if
+    ``columns`` is None); ValueError for another shape."""
+    arr = real_array(name, value)
+    if arr.ndim != 2 or (columns is not None and arr.shape[1] != columns):
+        want = f"(M, {columns})" if columns is not None else "(M, N)"
+        raise bad_value(name, f"must have shape {want}, got {arr.shape}")
+    return arr
+
+
+def symmetric_matrix(name: str, value: Any, *, rtol: float = 1e-5) -> np.ndarray:
+    """``value`` as a non-empty square ``(N, N)`` finite ``float64`` matrix, symmetrised.
+
+    ValueError unless it is square and symmetric up to ``rtol`` times its largest entry (the
+    default tolerates float32 round-off); the result is ``(value + value.T) / 2``.
+    """
+    arr = real_array(name, value)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] == 0:
+        raise bad_value(name, f"must be a non-empty square (N, N) matrix, got {arr.shape}")
+    scale = float(np.max(np.abs(arr)))
+    if np.max(np.abs(arr - arr.T)) > rtol * max(scale, 1e-300):
+        raise bad_value(name, "must be symmetric")
+    return 0.5 * (arr + arr.T)
+
+
+def probability_rows(name: str, value: Any, n_rows: Optional[int] = None) -> np.ndarray:
+    """``value`` as an ``(N, C)`` ``float64`` array (``C >= 2``; ``N = n_rows`` if given) whose
+    rows are probability vectors (one-hot labels): entries ``>= 0`` summing to 1 (+-1e-8)."""
+    arr = real_array(name, value)
+    if arr.ndim != 2 or arr.shape[1] < 2 or (n_rows is not None and arr.shape[0] != n_rows):
+        want = f"({n_rows}, C)" if n_rows is not None else "(N, C)"
+        raise bad_value(name, f"must have shape {want} with C >= 2, got {arr.shape}")
+    if np.any(arr < 0) or (arr.size and np.max(np.abs(arr.sum(axis=1) - 1.0)) > 1e-8):
+        raise bad_value(name, "rows must be probability vectors (one-hot labels)")
+    return arr
 
 
 def cli_type(what: str, parse, check):
@@ -291,3 +359,80 @@ def onehot_labels(name: str, y: Any, k: int) -> np.ndarray:
         return y.astype(np.float32)
     raise bad_value(name, f"must be int labels (N,) or one-hot float (N, {k}), got "
                           f"{y.dtype}{y.shape}")
+
+
+# ----------------------------------------------------------------------------- data (l2lab.data)
+
+def class_labels(name: str, value: Any) -> np.ndarray:
+    """``value`` as a numpy array of integer class labels ``(N,)``, all ``>= 0`` (dtype kept).
+
+    TypeError for a non-integer dtype (bool included), ValueError for another shape or a
+    negative label."""
+    y = np.asarray(value)
+    if y.dtype == np.bool_ or not np.issubdtype(y.dtype, np.integer):
+        raise bad_type(name, f"must hold integer class labels, got dtype {y.dtype}")
+    if y.ndim != 1:
+        raise bad_value(name, f"must be 1-D (N,), got shape {y.shape}")
+    if y.size and y.min() < 0:
+        raise bad_value(name, f"must be non-negative class labels, got min {y.min()}")
+    return y
+
+
+def prng_key(name: str, value: Any) -> Any:
+    """``value`` if it is one jax PRNG key: a typed key of shape ``()`` (``jax.random.key``) or
+    a raw ``uint32`` key ``(2,)`` (``jax.random.PRNGKey``); else TypeError/ValueError.
+
+    Imports jax only when called (a caller holding a key has imported it already)."""
+    dtype = getattr(value, "dtype", None)
+    shape = getattr(value, "shape", None)
+    if dtype is None or shape is None:
+        raise bad_type(name, "must be a jax PRNG key (jax.random.key / PRNGKey), "
+                             f"got {type(value).__name__}")
+    import jax
+    if jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+        if shape != ():
+            raise bad_value(name, f"must be a single PRNG key (shape ()), got shape {shape}")
+        return value
+    if dtype != np.uint32 or len(shape) != 1:
+        raise bad_type(name, "must be a jax PRNG key (jax.random.key / PRNGKey), got an "
+                             f"array of dtype {dtype} and shape {shape}")
+    return value
+
+
+def image_batch(name: str, value: Any):
+    """``value`` as a floating-point jax array of images ``(B, H, W, C)`` (channels last).
+
+    TypeError for a non-array or a non-float dtype, ValueError for another number of
+    dimensions. Imports jax only when called."""
+    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+        raise bad_type(name, f"must be an array of shape (B, H, W, C), got "
+                             f"{type(value).__name__}")
+    if len(value.shape) != 4:
+        raise bad_value(name, f"must have shape (B, H, W, C), got shape {tuple(value.shape)}")
+    import jax.numpy as jnp
+    if not jnp.issubdtype(value.dtype, jnp.floating):  # bfloat16 included
+        raise bad_type(name, f"must be a floating-point array, got dtype {value.dtype}")
+    return jnp.asarray(value)
+
+
+def image_dataset(name: str, value: Any):
+    """``value`` if it is an :class:`l2lab.data.Dataset` with ``x (N, H, W, C)`` and ``y (N,)``;
+    TypeError for another type, ValueError for inconsistent shapes."""
+    from l2lab.data.dataset import Dataset
+    if not isinstance(value, Dataset):
+        raise bad_type(name, f"must be an l2lab.data.Dataset, got {type(value).__name__}")
+    x_shape, y_shape = np.shape(value.x), np.shape(value.y)
+    if len(x_shape) != 4 or len(y_shape) != 1 or x_shape[0] != y_shape[0]:
+        raise bad_value(name, f"must have x of shape (N, H, W, C) and y of shape (N,), got "
+                              f"x {x_shape} and y {y_shape}")
+    return value
+
+
+def image_array(name: str, value: Any) -> np.ndarray:
+    """``value`` if it is a numpy array of images ``(N, H, W, C)``; TypeError for anything
+    else (a jax array or list included), ValueError for another number of dimensions."""
+    if not isinstance(value, np.ndarray):
+        raise bad_type(name, f"must be a Dataset or a numpy array, got {type(value).__name__}")
+    if value.ndim != 4:
+        raise bad_value(name, f"must have shape (N, H, W, C), got {value.shape}")
+    return value
