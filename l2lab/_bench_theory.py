@@ -24,6 +24,7 @@ import scipy.sparse as sparse
 from scipy import integrate
 
 from l2lab import theory
+from l2lab.theory import tables
 
 
 def _best(fns, repeats: int) -> list[float]:
@@ -58,7 +59,7 @@ def main(quick: bool = False) -> None:
     def run():
         return theory.mse_mode(t[None, :], gammas[:, None], lam, k, y[:, None], f0[:, None])
 
-    theory._g_table.cache_clear()
+    tables.g_table.cache_clear()
     t0 = time.perf_counter()
     f = run()
     t_cold = time.perf_counter() - t0

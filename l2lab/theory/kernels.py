@@ -29,7 +29,7 @@ from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 
-from l2lab import _nt_compat  # must precede neural_tangents
+from l2lab import _checks, _nt_compat  # _nt_compat must precede neural_tangents
 
 nt = _nt_compat.import_neural_tangents()  # ImportError with the install command if missing
 import jax  # noqa: E402
@@ -69,31 +69,6 @@ class Architecture(NamedTuple):
     name: str
 
 
-def _check_positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_nonneg(name: str, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(v) or v < 0:
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
-    return v
-
-
-def _check_param(parameterization: str) -> str:
-    if parameterization not in _PARAMETERIZATIONS:
-        raise ValueError(
-            f"parameterization must be one of {_PARAMETERIZATIONS}, got {parameterization!r}")
-    return parameterization
-
-
 def fc(depth: int = 3, width: int = 2048, *, W_std: float = math.sqrt(2.0),
        b_std: float | None = None, num_outputs: int = 1, parameterization: str = "ntk",
        activation: str = "relu") -> Architecture:
@@ -113,13 +88,13 @@ def fc(depth: int = 3, width: int = 2048, *, W_std: float = math.sqrt(2.0),
     Returns:
       :class:`Architecture` with ``k = depth + 1`` when ``b_std is None`` (else ``k=None``).
     """
-    depth = _check_positive_int("depth", depth, minimum=0)
-    width = _check_positive_int("width", width)
-    num_outputs = _check_positive_int("num_outputs", num_outputs)
-    W_std = _check_nonneg("W_std", W_std)
+    depth = _checks.nonneg_int("depth", depth)
+    width = _checks.positive_int("width", width)
+    num_outputs = _checks.positive_int("num_outputs", num_outputs)
+    W_std = _checks.nonneg_float("W_std", W_std)
     if b_std is not None:
-        b_std = _check_nonneg("b_std", b_std)
-    _check_param(parameterization)
+        b_std = _checks.nonneg_float("b_std", b_std)
+    _checks.one_of("parameterization", parameterization, _PARAMETERIZATIONS)
     if activation not in ("relu", "linear"):
         raise ValueError(f"activation must be 'relu' or 'linear', got {activation!r}")
     layers = []
@@ -149,12 +124,12 @@ def cnn(channels: int = 300, dense: int = 500, *, num_outputs: int = 10,
     the paper's listing has no activation between the last conv/pool and between the two dense
     layers; we follow it literally.
     """
-    channels = _check_positive_int("channels", channels)
-    dense = _check_positive_int("dense", dense)
-    num_outputs = _check_positive_int("num_outputs", num_outputs)
-    pool_window = _check_positive_int("pool_window", pool_window)
-    W_std = _check_nonneg("W_std", W_std)
-    _check_param(parameterization)
+    channels = _checks.positive_int("channels", channels)
+    dense = _checks.positive_int("dense", dense)
+    num_outputs = _checks.positive_int("num_outputs", num_outputs)
+    pool_window = _checks.positive_int("pool_window", pool_window)
+    W_std = _checks.nonneg_float("W_std", W_std)
+    _checks.one_of("parameterization", parameterization, _PARAMETERIZATIONS)
     kw = dict(W_std=W_std, b_std=None, parameterization=parameterization)
     pool = stax.AvgPool((pool_window, pool_window), padding="VALID")
     init_fn, apply_fn, kernel_fn = stax.serial(
@@ -174,7 +149,8 @@ def homogeneity_degree(arch: Architecture) -> int:
       ValueError: if the architecture is not positively homogeneous (e.g. it has biases).
     """
     if not isinstance(arch, Architecture):
-        raise TypeError(f"arch must be an l2lab.kernels.Architecture, got {type(arch).__name__}")
+        raise TypeError(f"arch must be an l2lab.theory.kernels.Architecture, "
+                        f"got {type(arch).__name__}")
     if arch.k is None:
         raise ValueError(f"arch {arch.name!r} is not positively homogeneous (biases?)")
     return arch.k
@@ -191,8 +167,9 @@ def _as_inputs(name: str, x) -> jnp.ndarray:
 
 def _kernel(arch: Architecture, x1, x2, get: str, batch_size: int) -> np.ndarray:
     if not isinstance(arch, Architecture):
-        raise TypeError(f"arch must be an l2lab.kernels.Architecture, got {type(arch).__name__}")
-    batch_size = _check_positive_int("batch_size", batch_size)
+        raise TypeError(f"arch must be an l2lab.theory.kernels.Architecture, "
+                        f"got {type(arch).__name__}")
+    batch_size = _checks.positive_int("batch_size", batch_size)
     with _x64():
         a = _as_inputs("x1", x1)
         b = None if x2 is None else _as_inputs("x2", x2)
@@ -305,7 +282,7 @@ def max_learning_rate(ntk_train_train, *, lam: float = 0.0, normalize: str = "su
     """Largest stable learning rate of full-batch gradient descent on MSE in the kernel regime.
 
     For ``L = 1/2 sum_i |f(x_i) - y_i|^2 + lam/2 |theta|^2`` (``normalize="sum"``, the
-    convention of :mod:`l2lab.wide`) the linearized network's Hessian in parameter space is
+    convention of :mod:`l2lab.theory.wide`) the linearized network's Hessian in parameter space is
     ``J^T J + lam I``, whose largest eigenvalue is ``lambda_max(Theta) + lam`` (``J J^T = Theta``
     is the train-train NTK), so gradient descent converges iff
     ``eta < 2 (1 + momentum) / (lambda_max(Theta) + lam)``. With ``normalize="mean"``
@@ -324,20 +301,11 @@ def max_learning_rate(ntk_train_train, *, lam: float = 0.0, normalize: str = "su
     Returns:
       the critical learning rate (float; ``inf`` if the kernel and ``lam`` are both zero).
     """
-    k = np.asarray(ntk_train_train, dtype=np.float64)
-    if k.ndim != 2 or k.shape[0] != k.shape[1] or k.shape[0] == 0:
-        raise ValueError(f"ntk_train_train must be a square (N, N) matrix, got {k.shape}")
-    if not np.all(np.isfinite(k)):
-        raise ValueError("ntk_train_train contains non-finite values")
-    if not np.allclose(k, k.T, rtol=1e-6, atol=1e-12 * max(np.abs(k).max(), 1e-300)):
-        raise ValueError("ntk_train_train must be symmetric")
-    lam = _check_nonneg("lam", lam)
-    momentum = _check_nonneg("momentum", momentum)
-    if momentum >= 1:
-        raise ValueError(f"momentum must be < 1, got {momentum}")
-    if normalize not in ("sum", "mean"):
-        raise ValueError(f"normalize must be 'sum' or 'mean', got {normalize!r}")
-    top = float(np.linalg.eigvalsh(0.5 * (k + k.T))[-1])
+    k = _checks.symmetric_matrix("ntk_train_train", ntk_train_train, rtol=1e-6)
+    lam = _checks.nonneg_float("lam", lam)
+    momentum = _checks.real("momentum", momentum, minimum=0.0, maximum=1.0, open_maximum=True)
+    _checks.one_of("normalize", normalize, ("sum", "mean"))
+    top = float(np.linalg.eigvalsh(k)[-1])
     if normalize == "mean":
         top /= k.shape[0]
     curvature = max(top, 0.0) + lam
@@ -359,7 +327,7 @@ def relu_ntk_one_hidden_layer(x1, x2=None, *, W_std: float = math.sqrt(2.0)) -> 
     Returns:
       ``(N1, N2)`` float64.
     """
-    W_std = _check_nonneg("W_std", W_std)
+    W_std = _checks.nonneg_float("W_std", W_std)
     a = np.asarray(x1, dtype=np.float64)
     b = a if x2 is None else np.asarray(x2, dtype=np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:

@@ -81,59 +81,15 @@ def record_steps(total_steps: int, num: int = 60) -> np.ndarray:
 
 def theory_kernel_scale(normalize: str, num_samples: int) -> float:
     """Factor that turns the NTK ``Theta`` into the kernel of Eq. (1) for this loss normalisation."""
-    if normalize not in _NORMALIZE:
-        raise ValueError(f"normalize must be one of {_NORMALIZE}, got {normalize!r}")
-    return 1.0 if normalize == "sum" else 1.0 / num_samples
+    _checks.one_of("normalize", normalize, _NORMALIZE)
+    return 1.0 if normalize == "sum" else 1.0 / _checks.positive_int("num_samples", num_samples)
 
 
-def gradient_descent(apply_fn: Callable, params, x, y, *, lam: float, eta: float, t_max: float,
-                     loss: str = "mse", normalize: str = "sum", num_records: int = 60,
-                     ntk_times=(), ntk_implementation: str = "jacobian_contraction"
-                     ) -> Trajectory:
-    """Train ``apply_fn`` by full-batch gradient descent on ``L + lam/2 ||theta||^2``.
-
-    Args:
-      apply_fn: ``apply_fn(params, x) -> (N, K)``.
-      params: initial parameter pytree.
-      x: ``(N, ...)`` training inputs.
-      y: ``(N,)`` or ``(N, K)`` targets (MSE) or one-hot labels (``loss="xent"``).
-      lam: L2 coefficient (>= 0).
-      eta: learning rate (> 0); time is ``t = step * eta``.
-      t_max: gradient-flow time to train for (> 0); ``ceil(t_max / eta)`` steps.
-      loss: ``"mse"`` (``l = 1/2 |f - y|^2``) or ``"xent"`` (softmax cross-entropy).
-      normalize: ``"sum"`` or ``"mean"`` over samples (see module docstring).
-      num_records: approximate number of records on a log-dense grid.
-      ntk_times: times at which to record the empirical NTK (snapped to the nearest step).
-      ntk_implementation: passed to :func:`l2lab.kernels.empirical_ntk`.
-
-    Returns:
-      :class:`Trajectory`. A run whose loss becomes NaN/inf is marked ``diverged`` (not raised).
-    """
-    if not callable(apply_fn):
-        raise TypeError("apply_fn must be callable")
-    lam = _checks.nonneg_float("lam", lam)
-    eta = _checks.positive_float("eta", eta)
-    t_max = _checks.positive_float("t_max", t_max)
-    if loss not in _LOSSES:
-        raise ValueError(f"loss must be one of {_LOSSES}, got {loss!r}")
-    if normalize not in _NORMALIZE:
-        raise ValueError(f"normalize must be one of {_NORMALIZE}, got {normalize!r}")
-    x = jnp.asarray(x)
-    y = jnp.asarray(y, dtype=x.dtype)
-    if y.ndim == 1:
-        y = y[:, None]
-    if y.ndim != 2 or y.shape[0] != x.shape[0]:
-        raise ValueError(f"y must have shape (N,) or (N, K) with N = {x.shape[0]}, got {y.shape}")
-    ntk_times = np.atleast_1d(np.asarray(ntk_times, dtype=np.float64))
-    if np.any(~np.isfinite(ntk_times)) or np.any(ntk_times < 0):
-        raise ValueError("ntk_times must be finite and >= 0")
-
-    total = max(1, int(math.ceil(t_max / eta)))
-    steps = record_steps(total, num_records)
-    ntk_steps = np.unique(np.clip(np.round(ntk_times / eta).astype(np.int64), 0, total))
-    all_steps = np.union1d(steps, ntk_steps)
-    scale = 1.0 if normalize == "sum" else 1.0 / x.shape[0]
-
+def _compiled_steps(apply_fn: Callable, x, y, *, lam: float, eta: float, loss: str,
+                    scale: float):
+    """The jitted ``run(params, n)`` (``n`` gradient-descent steps on ``scale * sum_x l(x) +
+    lam/2 ||theta||^2``) and ``measure(params) -> (data loss, f (N, K), ||theta||)`` on the
+    training set ``x`` ``(N, ...)``, ``y`` ``(N, K)``."""
     def data_loss(p):
         f = apply_fn(p, x)
         if loss == "mse":
@@ -162,8 +118,58 @@ def gradient_descent(apply_fn: Callable, params, x, y, *, lam: float, eta: float
         sq = sum(jnp.sum(jnp.square(w)) for w in jax.tree_util.tree_leaves(p))
         return l, f, jnp.sqrt(sq)
 
+    return run, measure
+
+
+def gradient_descent(apply_fn: Callable, params, x, y, *, lam: float, eta: float, t_max: float,
+                     loss: str = "mse", normalize: str = "sum", num_records: int = 60,
+                     ntk_times=(), ntk_implementation: str = "jacobian_contraction"
+                     ) -> Trajectory:
+    """Train ``apply_fn`` by full-batch gradient descent on ``L + lam/2 ||theta||^2``.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (N, K)``.
+      params: initial parameter pytree.
+      x: ``(N, ...)`` training inputs.
+      y: ``(N,)`` or ``(N, K)`` targets (MSE) or one-hot labels (``loss="xent"``).
+      lam: L2 coefficient (>= 0).
+      eta: learning rate (> 0); time is ``t = step * eta``.
+      t_max: gradient-flow time to train for (> 0); ``ceil(t_max / eta)`` steps.
+      loss: ``"mse"`` (``l = 1/2 |f - y|^2``) or ``"xent"`` (softmax cross-entropy).
+      normalize: ``"sum"`` or ``"mean"`` over samples (see module docstring).
+      num_records: approximate number of records on a log-dense grid.
+      ntk_times: times at which to record the empirical NTK (snapped to the nearest step).
+      ntk_implementation: passed to :func:`l2lab.theory.kernels.empirical_ntk`.
+
+    Returns:
+      :class:`Trajectory`. A run whose loss becomes NaN/inf is marked ``diverged`` (not raised).
+    """
+    if not callable(apply_fn):
+        raise TypeError("apply_fn must be callable")
+    lam = _checks.nonneg_float("lam", lam)
+    eta = _checks.positive_float("eta", eta)
+    t_max = _checks.positive_float("t_max", t_max)
+    _checks.one_of("loss", loss, _LOSSES)
+    _checks.one_of("normalize", normalize, _NORMALIZE)
+    x = jnp.asarray(x)
+    y = jnp.asarray(y, dtype=x.dtype)
+    if y.ndim == 1:
+        y = y[:, None]
+    if y.ndim != 2 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"y must have shape (N,) or (N, K) with N = {x.shape[0]}, got {y.shape}")
+    ntk_times = np.atleast_1d(np.asarray(ntk_times, dtype=np.float64))
+    if np.any(~np.isfinite(ntk_times)) or np.any(ntk_times < 0):
+        raise ValueError("ntk_times must be finite and >= 0")
+
+    total = max(1, int(math.ceil(t_max / eta)))
+    steps = record_steps(total, num_records)
+    ntk_steps = np.unique(np.clip(np.round(ntk_times / eta).astype(np.int64), 0, total))
+    all_steps = np.union1d(steps, ntk_steps)
+    run, measure = _compiled_steps(apply_fn, x, y, lam=lam, eta=eta, loss=loss,
+                                   scale=1.0 if normalize == "sum" else 1.0 / x.shape[0])
+
     if len(ntk_steps):  # only then: neural-tangents stays optional for plain training
-        from l2lab.kernels import empirical_ntk
+        from l2lab.theory.kernels import empirical_ntk
 
     start = time.perf_counter()
     rec_f, rec_l, rec_n, rec_k, rec_kt = [], [], [], [], []
