@@ -9,6 +9,9 @@
 * :func:`fit_c` -- the coefficient ``c = t* lam`` of Sec. 1.1 (or ``c' = t* eta lam`` when the
   learning rates are given, the quantity held fixed by the paper's budgets ``t eta lam = 2`` for
   FC and ``0.1`` for WRN), summarised over configurations.
+* :func:`time_of_min` / :func:`time_of_max` -- the time of the minimum (maximum) of curves given
+  as columns, e.g. the loss minimum at ``t ~ 1/lam`` of Sec. 4 (also exported by
+  :mod:`l2lab.theory`).
 """
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ import numpy as np
 
 from l2lab import _checks
 
-__all__ = ["steps_to_peak", "peak_accuracy", "steps_to_fit", "steps_to_reach", "fit_c", "CFit"]
+__all__ = ["steps_to_peak", "peak_accuracy", "steps_to_fit", "steps_to_reach", "fit_c", "CFit",
+           "time_of_min", "time_of_max"]
 
 # Every function raises ValueError for an empty curve or curves of different lengths (bad
 # input), and TypeError for a non-numeric one; a curve whose entries are all NaN (a run that
@@ -135,3 +139,60 @@ def steps_to_reach(steps, acc, target) -> float:
     target = _checks.finite("target", target)
     hit = np.flatnonzero(np.isfinite(a) & (a >= target))
     return float(s[hit[0]]) if hit.size else float("nan")
+
+
+def _times_and_curves(t, values) -> tuple[np.ndarray, np.ndarray]:
+    """``t`` as a finite 1-D float64 array ``(T,)``, ``T >= 1``, and ``values`` as a float64 array
+    ``(T, ...)`` (NaN and inf kept)."""
+    t = _checks.curve("t", t)
+    if not np.all(np.isfinite(t)):
+        raise _checks.bad_value("t", "must be finite")
+    try:
+        raw = np.asarray(values)
+    except (TypeError, ValueError):   # ragged nested lists
+        raise _checks.bad_type("values", "must be an array of real numbers") from None
+    if raw.dtype.kind not in "iuf":
+        raise _checks.bad_type("values", f"must be real, got dtype {raw.dtype}")
+    if raw.ndim == 0 or raw.shape[0] != t.shape[0]:
+        raise _checks.bad_value("values", f"must have shape (T, ...) with T = len(t) = "
+                                          f"{t.shape[0]}, got {raw.shape}")
+    return t, raw.astype(np.float64, copy=False)
+
+
+def _time_of_extremum(t, values, sign: float):
+    """``t`` at the first minimum of ``sign * values`` along axis 0, NaN skipped (see
+    :func:`time_of_min`)."""
+    t, values = _times_and_curves(t, values)
+    nan = np.isnan(values)
+    idx = np.argmin(np.where(nan, np.inf, sign * values), axis=0)
+    # a column whose finite entries are all +inf (after the sign) may have picked a NaN
+    # position: take its first non-NaN entry, the first of the tied extrema
+    picked_nan = np.take_along_axis(nan, idx[None], axis=0)[0]
+    idx = np.where(picked_nan, np.argmax(~nan, axis=0), idx)
+    out = np.where(nan.all(axis=0), np.nan, t[idx])
+    return out[()]          # a numpy float for 1-D values, else an array
+
+
+def time_of_min(t, values):
+    """Time of the (first) minimum of ``values`` along axis 0 (grid resolution), NaN skipped.
+
+    Args:
+      t: ``(T,)`` finite times (any order), ``T >= 1``.
+      values: ``(T, ...)`` curves as columns, e.g. a loss (NaN marks missing or diverged
+        entries; inf is a value like any other).
+
+    Returns:
+      ``t[i]`` for the first ``i`` at which each column takes its smallest non-NaN value: a
+      ``numpy.float64`` for 1-D ``values``, else a float64 array of shape ``values.shape[1:]``.
+      A column whose entries are all NaN gives NaN.
+
+    Raises TypeError for non-real ``values``, ValueError for non-finite or not 1-D ``t`` or a
+    ``values`` whose first axis is not ``len(t)``.
+    """
+    return _time_of_extremum(t, values, 1.0)
+
+
+def time_of_max(t, values):
+    """Time of the (first) maximum of ``values`` along axis 0, NaN skipped, e.g. the accuracy
+    peak; arguments, result and errors as :func:`time_of_min` (an all-NaN column gives NaN)."""
+    return _time_of_extremum(t, values, -1.0)
