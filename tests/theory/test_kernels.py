@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from l2lab import kernels as K
+from l2lab.theory import kernels as K
 
 
 @pytest.fixture(scope="module")
@@ -242,15 +242,16 @@ sys.meta_path[:] = [_Hide(f) for f in sys.meta_path]
 
 @pytest.mark.parametrize("blocked", ["neural_tangents", "frozendict"])
 def test_import_without_neural_tangents_names_the_install_command(blocked):
-    """``import l2lab.kernels`` without neural-tangents (or frozendict): an ImportError with the
-    exact command, the same pins as the requirement files and the Colab cell."""
+    """``import l2lab.theory.kernels`` without neural-tangents (or frozendict): an ImportError
+    with the exact command, the same pins as the requirement files and the Colab cell; while
+    ``import l2lab.theory`` works."""
     import subprocess
     import sys
     from pathlib import Path
 
     import l2lab._nt_compat as compat
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     sys.path.insert(0, str(root / "tools"))
     try:
         import colab_cell
@@ -259,8 +260,9 @@ def test_import_without_neural_tangents_names_the_install_command(blocked):
     assert compat.INSTALL_COMMAND == "pip install --no-deps " + " ".join(
         colab_cell.pinned(("neural-tangents", "frozendict")))
     code = _BLOCK.format(blocked=(blocked,)) + (
-        "try:\n    import l2lab.kernels\nexcept ImportError as e:\n    print(type(e).__name__)\n"
-        "    print(e)\nelse:\n    print('imported')\n")
+        "import l2lab.theory\nl2lab.theory.mse_mode(1.0, 1.0, 0.1, 2, 1.0)\n"
+        "try:\n    import l2lab.theory.kernels\nexcept ImportError as e:\n"
+        "    print(type(e).__name__)\n    print(e)\nelse:\n    print('imported')\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=root, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -272,7 +274,7 @@ def test_import_without_neural_tangents_names_the_install_command(blocked):
 
 
 def test_neural_tangents_api_a_reader_would_use(x):
-    """The neural-tangents calls beyond l2lab.kernels that a reader of the book would make
+    """The neural-tangents calls beyond l2lab.theory.kernels that a reader of the book would make
     (``predict`` and the empirical kernels) run on this stack through ``_nt_compat``, and agree
     with what they compute in closed form."""
     import jax.numpy as jnp

@@ -134,3 +134,72 @@ def test_all_nan_curve_of_a_diverged_run_stays_nan():
     # scalar t_star and scalar lam/eta broadcast
     assert ms.fit_c(100.0, 0.01).median == pytest.approx(1.0)
     assert ms.fit_c([100.0, 200.0], 0.01, eta=0.5).values.tolist() == pytest.approx([0.5, 1.0])
+
+
+# ---------------------------------------------------------------------------------------------
+# time_of_min / time_of_max: NaN-safe, against a plain loop
+# ---------------------------------------------------------------------------------------------
+
+def _reference_time_of(t, column, better):
+    """The first t at which ``column`` takes its best non-NaN value (``better(a, b)``: a beats b)."""
+    best_i = None
+    for i, v in enumerate(column):
+        if np.isnan(v):
+            continue
+        if best_i is None or better(v, column[best_i]):
+            best_i = i
+    return np.nan if best_i is None else t[best_i]
+
+
+def _random_curves(seed):
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.uniform(0, 10, size=9))
+    v = rng.integers(0, 4, size=(9, 6)).astype(float)          # ties are common
+    v[rng.random(v.shape) < 0.3] = np.nan
+    v[rng.random(v.shape) < 0.1] = np.inf
+    v[rng.random(v.shape) < 0.1] = -np.inf
+    v[:, 0] = np.nan                                            # an all-NaN column
+    v[:, 1] = [np.nan, np.inf, np.nan, np.inf] + [np.nan] * 5    # only +inf besides NaN
+    v[:, 2] = [np.nan, -np.inf, np.nan, -np.inf] + [np.nan] * 5  # only -inf besides NaN
+    return t, v
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_time_of_min_max_match_a_plain_loop(seed):
+    t, v = _random_curves(seed)
+    want_min = [_reference_time_of(t, v[:, j], lambda a, b: a < b) for j in range(v.shape[1])]
+    want_max = [_reference_time_of(t, v[:, j], lambda a, b: a > b) for j in range(v.shape[1])]
+    np.testing.assert_array_equal(ms.time_of_min(t, v), want_min)
+    np.testing.assert_array_equal(ms.time_of_max(t, v), want_max)
+    for j in range(v.shape[1]):                                # 1-D curves: numpy floats
+        got = ms.time_of_min(t, v[:, j])
+        assert isinstance(got, np.floating) and np.array_equal(got, want_min[j], equal_nan=True)
+
+
+def test_time_of_min_max_shapes_and_all_nan():
+    t = np.linspace(0, 1, 11)
+    v = np.stack([(t - 0.3) ** 2, -((t - 0.7) ** 2)], axis=1)
+    np.testing.assert_allclose(ms.time_of_min(t, v), [0.3, 0.0])
+    np.testing.assert_allclose(ms.time_of_max(t, v), [1.0, 0.7])
+    assert ms.time_of_min(t, v[:, :, None]).shape == (2, 1)
+    assert np.isnan(ms.time_of_min(t, np.full(11, np.nan)))
+    assert np.isnan(ms.time_of_max(t, np.full(11, np.nan)))
+    diverged = (t - 0.3) ** 2
+    diverged[6:] = np.nan                                      # a run that diverged at t = 0.6
+    assert ms.time_of_min(t, diverged) == t[3]
+
+
+def test_time_of_min_bad_arguments():
+    with pytest.raises(ValueError, match="values"):
+        ms.time_of_min([0.0, 1.0], [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="t"):
+        ms.time_of_min([0.0, np.nan], [1.0, 2.0])
+    with pytest.raises(ValueError, match="t"):
+        ms.time_of_max([], [])
+    with pytest.raises(TypeError, match="values"):
+        ms.time_of_max([0.0, 1.0], ["a", "b"])
+
+
+def test_theory_exports_the_same_functions():
+    from l2lab import theory
+    assert theory.time_of_min is ms.time_of_min and theory.time_of_max is ms.time_of_max

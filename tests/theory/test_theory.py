@@ -11,6 +11,7 @@ import pytest
 from scipy import integrate, special
 
 from l2lab import theory as th
+from l2lab.theory import cross_entropy, tables
 
 LAM = 0.01
 
@@ -236,15 +237,15 @@ def test_moving_target_table_matches_special_functions():
     ref5 = z[ok5] * np.exp(-z[ok5]) * special.hyp1f1(1.5, 2.5, z[ok5]) / 1.5
     for k, ref, sel in ((2.0, ref2, slice(None)), (4.0 / 3.0, ref43, slice(None)),
                         (3.0, ref3, ok3), (0.5, ref5, ok5)):
-        exact = th._g_exact(w[sel], k)
+        exact = tables.g_exact(w[sel], k)
         np.testing.assert_allclose(exact, ref, rtol=1e-12)
-        table = th._g_interp(th._g_table(k), w[sel])
+        table = tables.g_interp(tables.g_table(k), w[sel])
         np.testing.assert_allclose(table, ref, rtol=2e-10)
     # the table over its whole range (random points) against the slow evaluator
     rng = np.random.default_rng(1)
     wr = np.concatenate([rng.uniform(-690, 40, 3000), rng.uniform(-30, 20, 3000)])
     for k in (0.0, 0.2, 0.999, 1.0, 1.7, 2.0, 5.0):
-        np.testing.assert_allclose(th._g_interp(th._g_table(k), wr), th._g_exact(wr, k), rtol=2e-10)
+        np.testing.assert_allclose(tables.g_interp(tables.g_table(k), wr), tables.g_exact(wr, k), rtol=2e-10)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,14 +513,14 @@ def test_cross_entropy_auto_method_switches_to_explicit(monkeypatch):
     kernel, y, f0 = ce_problem(3, n=8)
     t = [0.5, 20.0]
     stiff = th.cross_entropy_evolution(kernel, y, f0, 0.01, 2.0, t, rtol=1e-10, atol=1e-12)
-    monkeypatch.setattr(th, "_CE_MAX_DENSE", 4)  # pretend N C is large
+    monkeypatch.setattr(cross_entropy, "MAX_DENSE_NC", 4)  # pretend N C is large
     explicit = th.cross_entropy_evolution(kernel, y, f0, 0.01, 2.0, t, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(explicit.f, stiff.f, atol=1e-8)
 
 
 def test_cross_entropy_jacobian_matches_finite_differences():
     kernel, y, f0 = ce_problem(4, n=5)
-    rhs, jac = th._ce_system(kernel, y, f0, a=0.02, kl=0.03)
+    rhs, jac = cross_entropy.ce_system(kernel, y, f0, a=0.02, kl=0.03)
     rng = np.random.default_rng(0)
     w, s, h = rng.normal(size=y.size), 3.0, 1e-6
     fd = np.stack([(rhs(s, w + h * e) - rhs(s, w - h * e)) / (2 * h) for e in np.eye(y.size)], 1)

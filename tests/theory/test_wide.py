@@ -1,4 +1,4 @@
-"""Finite-width gradient descent (l2lab.wide) against exact references."""
+"""Finite-width gradient descent (l2lab.theory.wide) against exact references."""
 import math
 
 import jax
@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from l2lab import wide
+from l2lab.theory import wide
 
 
 def test_record_steps_log_dense():
@@ -54,7 +54,7 @@ def test_mean_normalisation_equals_rescaled_sum():
 
 def test_empirical_ntk_decays_as_theorem_1_for_wide_relu():
     """Theorem 1: Theta_t ~ exp(-2(k-1) lam t) Theta_0, k = 2 for a 1-hidden-layer ReLU net."""
-    from l2lab import kernels
+    from l2lab.theory import kernels
 
     arch = kernels.fc(depth=1, width=2048)
     x = np.random.default_rng(2).normal(size=(8, 10)).astype(np.float32)
