@@ -27,7 +27,8 @@ import numpy as np
 __all__ = ["cli_type", "bad_value", "bad_type", "argument_of", "integer", "positive_int", "nonneg_int", "real",
            "finite", "positive_float", "nonneg_float", "one_of", "boolean", "string", "path", "curve",
            "same_length", "real_array", "broadcast_shape", "broadcastable", "times",
-           "matrix", "symmetric_matrix", "probability_rows"]
+           "matrix", "symmetric_matrix", "probability_rows",
+           "class_labels", "prng_key", "image_batch", "image_dataset", "image_array"]
 
 
 def bad_value(name: str, message: str) -> ValueError:

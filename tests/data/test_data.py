@@ -1,4 +1,4 @@
-"""Tests of the l2lab.data wing: real MNIST-5k and Fashion-MNIST, genuine IDX/CIFAR formats, splits,
+"""Tests of l2lab.data: real MNIST-5k and Fashion-MNIST, genuine IDX/CIFAR formats, splits,
 array helpers and the JAX augmentations. Fixture files are written at run time under tmp_path.
 """
 from __future__ import annotations
@@ -455,7 +455,7 @@ def test_download_verifies_then_loader_reads(tmp_path, monkeypatch):
         payloads[f"{prefix}-labels-idx1-ubyte.gz"] = gzip.compress(lab)
     md5 = {k: hashlib.md5(v).hexdigest() for k, v in payloads.items()}
     source = downloads.Source(urls=("https://down.example/", "https://up.example/"), md5=md5,
-                          extracted_md5={})
+                              extracted_md5={})
     monkeypatch.setitem(downloads.SOURCES, "mnist", source)
     calls = []
 
@@ -487,8 +487,8 @@ def test_download_cifar10_extracts_and_checks_batches(tmp_path, monkeypatch):
     batch_md5 = {p.name: hashlib.md5(p.read_bytes()).hexdigest()
                  for p in (staging / "cifar-10-batches-py").iterdir()}
     source = downloads.Source(urls=("https://x.example/",),
-                          md5={"cifar-10-python.tar.gz": hashlib.md5(archive).hexdigest()},
-                          extracted_md5=batch_md5)
+                              md5={"cifar-10-python.tar.gz": hashlib.md5(archive).hexdigest()},
+                              extracted_md5=batch_md5)
     monkeypatch.setitem(downloads.SOURCES, "cifar10", source)
     calls = []
 
