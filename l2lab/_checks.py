@@ -224,9 +224,11 @@ def real_array(name: str, value: Any, *, nonneg: bool = False) -> np.ndarray:
     try:
         raw = np.asarray(value)
     except (TypeError, ValueError):   # ragged nested lists
-        raise bad_type(name, f"must be a real number or array of real numbers, got {_fmt(value)}") from None
+        raise bad_type(name, f"must be a real number or array of real numbers, "
+                             f"got {_fmt(value)}") from None
     if raw.dtype.kind not in "iuf":
-        raise bad_type(name, f"must be a real number or array of real numbers, got dtype {raw.dtype}")
+        raise bad_type(name, f"must be a real number or array of real numbers, "
+                             f"got dtype {raw.dtype}")
     arr = raw.astype(np.float64, copy=False)
     if not np.all(np.isfinite(arr)):
         raise bad_value(name, "must be finite (got nan or inf)")

@@ -141,7 +141,8 @@ def test_all_nan_curve_of_a_diverged_run_stays_nan():
 # ---------------------------------------------------------------------------------------------
 
 def _reference_time_of(t, column, better):
-    """The first t at which ``column`` takes its best non-NaN value (``better(a, b)``: a beats b)."""
+    """The first t at which ``column`` takes its best non-NaN value (``better(a, b)``: a is
+    better than b)."""
     best_i = None
     for i, v in enumerate(column):
         if np.isnan(v):

@@ -245,7 +245,8 @@ def test_moving_target_table_matches_special_functions():
     rng = np.random.default_rng(1)
     wr = np.concatenate([rng.uniform(-690, 40, 3000), rng.uniform(-30, 20, 3000)])
     for k in (0.0, 0.2, 0.999, 1.0, 1.7, 2.0, 5.0):
-        np.testing.assert_allclose(tables.g_interp(tables.g_table(k), wr), tables.g_exact(wr, k), rtol=2e-10)
+        np.testing.assert_allclose(tables.g_interp(tables.g_table(k), wr), tables.g_exact(wr, k),
+                                   rtol=2e-10)
 
 
 # ---------------------------------------------------------------------------------------------
