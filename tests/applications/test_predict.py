@@ -8,7 +8,7 @@ import pytest
 
 from l2lab import data as D
 from l2lab import measure as Me
-from l2lab import models as M
+from l2lab.engine import models as M
 from l2lab import predict as P
 from l2lab import train as T
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from chapter_text import HEADER
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _tool(name):

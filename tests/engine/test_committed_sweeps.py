@@ -15,7 +15,7 @@ import pytest
 
 from l2lab import measure, sweep
 
-DATA = Path(__file__).resolve().parent.parent / "data" / "sweeps"
+DATA = Path(__file__).resolve().parents[2] / "data" / "sweeps"
 
 
 def _committed_manifests():

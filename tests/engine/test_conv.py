@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from jax import lax
 
-from l2lab import _conv
-from l2lab import models as M
+from l2lab.engine import _conv
+from l2lab.engine import models as M
 
 DN = ("NHWC", "HWIO", "NHWC")
 

@@ -12,12 +12,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from l2lab import models as M
+from l2lab.engine import models as M
 from l2lab import sweep as S
 from l2lab import train as T
 from toy_data import toy as _toy
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PATHS = ["Dense_0/kernel", "Dense_1/kernel", "Dense_2/kernel"]
 
 

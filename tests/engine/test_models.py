@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from l2lab import models as M
+from l2lab.engine import models as M
 
 
 def _np_fc(params, x, n_hidden):

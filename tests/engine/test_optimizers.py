@@ -10,8 +10,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from l2lab import models as M
+from l2lab.engine import models as M
+from l2lab.engine import records
 from l2lab import sweep as S
+from l2lab.engine import cli as engine_cli
 from l2lab import train as T
 from toy_data import toy as _toy
 
@@ -196,7 +198,7 @@ def test_spec_ids_are_unchanged_by_the_new_field():
     assert S.spec_id(old_preset) == "a9b490f93388"                      # computed before the option existed
     d = SPEC.to_json()
     del d["lam_schedule"], d["autol2_every"], d["optimizer"]
-    old = hashlib.sha256(json.dumps(S._nan_to_none(d), sort_keys=True).encode()).hexdigest()[:12]
+    old = hashlib.sha256(json.dumps(records.nan_to_none(d), sort_keys=True).encode()).hexdigest()[:12]
     assert S.spec_id(SPEC) == old == S.spec_id(SPEC._replace(optimizer="sgd"))
     ids = {S.spec_id(SPEC._replace(optimizer=o)) for o in T.OPTIMIZERS}
     assert len(ids) == 3
@@ -209,8 +211,8 @@ def no_training(monkeypatch):
     def no_run(*a, **k):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(S, "run_sweep", no_run)
-    monkeypatch.setattr(S._models, "make_model", no_run)
+    monkeypatch.setattr(engine_cli, "run_sweep", no_run)
+    monkeypatch.setattr(M, "make_model", no_run)
 
 
 @pytest.mark.parametrize("argv,option,needs", [

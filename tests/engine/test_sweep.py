@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 
 from l2lab import measure as ms
-from l2lab import models as M
+from l2lab.engine import models as M
+from l2lab.engine import records, runner
 from l2lab import sweep as S
 from l2lab import train as T
 from l2lab.data import Dataset as DS
 from toy_data import toy as _toy
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 SPEC = S.SweepSpec(arch="fc", model_kwargs={"widths": (8, 8)}, etas=(1.0, 4.0), lams=(0.02, 0.1),
@@ -364,7 +365,7 @@ def test_spec_ids_of_specs_without_lam_schedules_are_unchanged():
 
     d = SPEC.to_json()
     del d["lam_schedule"], d["autol2_every"], d["optimizer"]   # every field added later, at its default
-    old = hashlib.sha256(json.dumps(S._nan_to_none(d), sort_keys=True).encode()).hexdigest()[:12]
+    old = hashlib.sha256(json.dumps(records.nan_to_none(d), sort_keys=True).encode()).hexdigest()[:12]
     assert S.spec_id(SPEC) == old
     assert S.spec_id(SPEC._replace(lam_schedule="autol2")) != old
     assert S.spec_id(SPEC._replace(autol2_every=10)) != old
@@ -401,7 +402,7 @@ def test_resume_from_a_checkpoint_written_before_lam_curves(tmp_path, monkeypatc
     spec = SPEC._replace(etas=(1.0, 4.0), lams=(0.02,), budget="steps:40", batch_size=16)
     full = {r.id: r.raw for r in S.run_sweep(spec, str(tmp_path / "full"), train_ds=tr, test_ds=te,
                                              progress=False)}
-    write = S._atomic_write_bytes
+    write = records.atomic_write_bytes
 
     def stop_after_a_checkpoint(path, data):
         write(path, data)
@@ -409,7 +410,7 @@ def test_resume_from_a_checkpoint_written_before_lam_curves(tmp_path, monkeypatc
             raise KeyboardInterrupt
 
     out = str(tmp_path / "old")
-    monkeypatch.setattr(S, "_atomic_write_bytes", stop_after_a_checkpoint)
+    monkeypatch.setattr(runner, "atomic_write_bytes", stop_after_a_checkpoint)
     with pytest.raises(KeyboardInterrupt):
         S.run_sweep(spec, out, train_ds=tr, test_ds=te, progress=False, checkpoint_seconds=0)
     monkeypatch.undo()

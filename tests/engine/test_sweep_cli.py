@@ -6,6 +6,8 @@ import json
 import pytest
 
 from l2lab import sweep as S
+from l2lab.engine import cli as engine_cli
+from l2lab.engine import models as M
 
 
 @pytest.fixture
@@ -20,8 +22,8 @@ def no_training(monkeypatch):
     def no_model(*a, **k):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(S, "run_sweep", fake_run_sweep)
-    monkeypatch.setattr(S._models, "make_model", no_model)
+    monkeypatch.setattr(engine_cli, "run_sweep", fake_run_sweep)
+    monkeypatch.setattr(M, "make_model", no_model)
     return calls
 
 
@@ -116,7 +118,7 @@ def test_out_is_a_file(capsys, tmp_path, no_training):
 
 def test_out_holding_a_different_sweep(capsys, tmp_path, monkeypatch):
     # the real run_sweep: its manifest check comes before any model is built or trained
-    monkeypatch.setattr(S._models, "make_model", lambda *a, **k: pytest.fail("training started"))
+    monkeypatch.setattr(M, "make_model", lambda *a, **k: pytest.fail("training started"))
     out = tmp_path / "old"
     out.mkdir()
     (out / "manifest.json").write_text(json.dumps({"spec": {"arch": "wrn"}, "data": {}, "configs": []}))
@@ -126,11 +128,11 @@ def test_out_holding_a_different_sweep(capsys, tmp_path, monkeypatch):
 def test_spec_errors_are_mapped_to_their_option(capsys, tmp_path, no_training, monkeypatch):
     # a bad field that reaches _validate_spec (here through the preset) names its option
     base = S.preset("fc", "tiny")
-    monkeypatch.setattr(S, "preset", lambda arch, scale: base._replace(batch_size=0))
+    monkeypatch.setattr(engine_cli, "preset", lambda arch, scale: base._replace(batch_size=0))
     _fails([], "--batch-size", capsys, tmp_path, ["batch_size"])
-    monkeypatch.setattr(S, "preset", lambda arch, scale: base._replace(eval_batch_size=-1))
+    monkeypatch.setattr(engine_cli, "preset", lambda arch, scale: base._replace(eval_batch_size=-1))
     _fails([], "--eval-batch-size", capsys, tmp_path, ["eval_batch_size"])
-    monkeypatch.setattr(S, "preset", lambda arch, scale: base._replace(model_kwargs=[]))
+    monkeypatch.setattr(engine_cli, "preset", lambda arch, scale: base._replace(model_kwargs=[]))
     _fails([], "--width", capsys, tmp_path, ["model_kwargs"])
     assert no_training == []
 

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from l2lab import models as M
+from l2lab.engine import models as M
 from l2lab import train as T
 from l2lab.data import Dataset as DS
 
