@@ -175,7 +175,7 @@ def angle(a: jax.Array, b: jax.Array) -> jax.Array:
     return 2.0 * jnp.arctan2(jnp.linalg.norm(ua - ub), jnp.linalg.norm(ua + ub))
 
 
-def apply_fn(model):
+def model_apply(model):
     """``(params, x) -> model.apply({"params": params}, x)``; TypeError unless ``model`` is a flax
     module (anything with ``apply``)."""
     if not hasattr(model, "apply"):
@@ -199,7 +199,7 @@ def loss_under_kernel_scaling(model, params: Params, x, y, path, factors: Sequen
     Returns:
       float64 (F,) losses for one path, (P, F) for a sequence (one compiled program).
     """
-    apply_fn = apply_fn(model)
+    apply_fn = model_apply(model)
     _checks.one_of("loss", loss, _train.LOSSES)
     paths = _train.kernel_paths(params)
     many = not isinstance(path, str)
@@ -337,7 +337,7 @@ def _check_fully_scale_invariant(model, params, x) -> None:
         others = sorted(set(_path_str(p) for p, _ in leaves) - set(kernels))
         raise _checks.bad_value("model", f"must have kernels as its only parameters (a fully "
                                          f"scale-invariant network), also has {others[:3]}")
-    apply_fn = apply_fn(model)
+    apply_fn = model_apply(model)
     scaled = params
     for i, path in enumerate(kernels):
         scaled = _replace_leaf(scaled, path, lambda v, c=2.0 + i: v * c)
@@ -350,7 +350,7 @@ def _check_fully_scale_invariant(model, params, x) -> None:
 
 @functools.lru_cache(maxsize=8)
 def _pair_program(model, loss: str, steps: int, record_every: int):
-    apply_fn = apply_fn(model)
+    apply_fn = model_apply(model)
     loss_fn = {"xent": _train.xent_loss, "mse": _train.mse_loss}[loss]
 
     def run(params, eta, lam, xtr, ytr, xte):
@@ -437,7 +437,7 @@ def _equivalent_runs(model, params, train, test, eta, lam, steps, record_every, 
     xte, yte = _checks.xy_pair("test", test)
     xtr, xte = jnp.asarray(xtr, dt), jnp.asarray(xte, dt)
     params = jax.tree.map(lambda v: jnp.asarray(v, dt), params)
-    apply_fn = apply_fn(model)
+    apply_fn = model_apply(model)
     k = jax.eval_shape(apply_fn, params, xtr[:2]).shape[-1]
     ytr1 = jnp.asarray(_checks.onehot_labels("train", ytr, k), dt)
     _checks.onehot_labels("test", yte, k)

@@ -24,7 +24,7 @@ import optax
 from l2lab import _checks
 from l2lab import models as _models
 from l2lab import train as _train
-from l2lab.studies.scale_invariance import angle, apply_fn, kernel_leaves
+from l2lab.studies.scale_invariance import angle, kernel_leaves, model_apply
 
 __all__ = ["Trace", "track", "late_values", "describe_late"]
 
@@ -94,7 +94,7 @@ def _initial_params(model, seed: int, input_shape: Tuple[int, ...]):
 def _track_program(model, loss: str, optimizer: str, momentum: float, lam_kind: str,
                    steps: int, eval_every: int, batch_size: Optional[int], n_train: int):
     """One compiled program per static setting; eta, lam, E and the data are arguments."""
-    apply_fn = apply_fn(model)
+    apply_fn = model_apply(model)
     loss_fn = {"xent": _train.xent_loss, "mse": _train.mse_loss}[loss]
     full = batch_size is None or batch_size >= n_train
     per_epoch = 1 if full else n_train // batch_size
@@ -208,7 +208,7 @@ def track(arch_or_model, *, eta: float, lam: float, steps: int, optimizer: str =
     params = jax.tree.map(lambda v: jnp.asarray(v, jnp.float32), params)
     if not _train.kernel_paths(params):
         raise _checks.bad_value("arch_or_model", "has no Dense/Conv kernel to track")
-    k = jax.eval_shape(apply_fn(model), params, xtr[:2]).shape[-1]
+    k = jax.eval_shape(model_apply(model), params, xtr[:2]).shape[-1]
     ytr1 = jnp.asarray(_checks.onehot_labels("train", ytr, k))
     yte1 = jnp.asarray(_checks.onehot_labels("test", yte, k))
     n = int(xtr.shape[0])
