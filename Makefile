@@ -11,7 +11,7 @@ export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/_build/jax_cache
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
 export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= -1
 
-.PHONY: book test install bench sync clean
+.PHONY: book test lint install bench sync clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,9 +30,13 @@ book: $(STAMP)
 # Tests run in parallel processes (pytest-xdist), one per core unless TEST_WORKERS says otherwise.
 TEST_WORKERS ?= auto
 
-test: $(STAMP)
+test: $(STAMP) lint
 	bash .ci/system-deps.sh
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+
+# ruff (pinned in requirements.txt), configured in pyproject.toml: pyflakes and pycodestyle, 120 columns
+lint: $(STAMP)
+	$(BIN)/ruff check l2lab tests tools
 
 sync: $(STAMP)
 	$(BIN)/python tools/chapters.py sync

@@ -22,7 +22,6 @@ the tests run ``check``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path

@@ -12,7 +12,8 @@ the book in 1343 s where one after the other took 1750 s.
 Each worker process is pinned to one CPU (``os.sched_setaffinity``); the Jupyter kernel it
 starts inherits the pin, and XLA sizes its thread pool from it. Chapters are handed out longest
 first: by the durations of the previous build (``_build/chapter_times.json``), else by the
-committed ones of a measured build (``tools/chapter_times.json``), new chapters first. A chapter that fails here is not cached: Jupyter Book executes it again itself and
+committed ones of a measured build (``tools/chapter_times.json``), new chapters first. A chapter
+that fails here is not cached: Jupyter Book executes it again itself and
 reports its error as it always does (which is also the retry that a stalled widget cell gets).
 
 Chapters that share a sweep folder are safe to run at once: :func:`l2lab.sweep.run_sweep`
@@ -20,7 +21,6 @@ holds a lock on its folder, so the second one waits and then loads the finished 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing as mp
 import os

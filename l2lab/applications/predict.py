@@ -15,7 +15,8 @@ paper's invariant is ``c' = t* eta lam`` (the budgets ``t eta lam = 2`` of the s
 * :func:`predict_lambda` -- the formulas above.
 * :func:`measure_c` -- the cheap run for any Flax ``apply_fn`` and the user's own data (through
   :class:`l2lab.engine.Engine`); :func:`measure_c_spec` -- the same for the setup of a sweep
-  spec, :func:`measure_c_preset` for the paper's architectures (:func:`l2lab.engine.preset`). The run stops as soon as the peak is certain
+  spec, :func:`measure_c_preset` for the paper's architectures (:func:`l2lab.engine.preset`).
+  The run stops as soon as the peak is certain
   (:func:`peak_is_certain`), not after a fixed budget.
 * :func:`first_decay_step` -- ``T1`` of the engine's ``"paper"`` learning-rate schedule.
 
@@ -28,15 +29,15 @@ With your own Flax model and data (``x`` (N, ...), ``y`` int (N,), ``num_classes
     lam = predict.predict_lambda(m.c, budget=20_000)                 # constant eta
     lam = predict.predict_lambda(m.c, 20_000, first_decay=6_000)     # decay at 0.3 T
 
-CLI (:mod:`l2lab.applications.predict_cli`): ``python -m l2lab.predict --arch fc --scale tiny --budget 2000 [--schedule paper]``.
+CLI (:mod:`l2lab.applications.predict_cli`):
+``python -m l2lab.predict --arch fc --scale tiny --budget 2000 [--schedule paper]``.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
-from typing import Any, Callable, NamedTuple, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -49,7 +50,8 @@ from l2lab.engine.core import Engine, TrainResult, augmentation, measurement_gri
 from l2lab.engine.models import ARCHS
 from l2lab.engine.presets import preset
 from l2lab.engine.runner import load_data
-from l2lab.engine.settings import EngineSettings
+from l2lab.engine.optimizers import lr_factor
+from l2lab.engine.settings import SCHEDULES, EngineSettings
 from l2lab.engine.spec import SweepSpec
 from l2lab.engine.train import progress_bar
 from l2lab.scales import SCALES
@@ -87,12 +89,12 @@ def first_decay_step(budget: int, schedule: str = "paper") -> int:
     ``ceil(0.3 T)``, read off the engine's own float32 rule). ``"constant"`` has no decay: ``T``.
     """
     budget = _checks.positive_int("budget", budget)
-    _checks.one_of("schedule", schedule, _train.SCHEDULES)
+    _checks.one_of("schedule", schedule, SCHEDULES)
     if schedule == "constant":
         return budget
     k = math.ceil(0.3 * budget)
     cand = np.arange(max(0, k - 2), k + 3)
-    f = np.asarray(_train.lr_factor(jnp.asarray(cand), jnp.int32(budget), schedule))
+    f = np.asarray(lr_factor(jnp.asarray(cand), jnp.int32(budget), schedule))
     return int(min(cand[np.flatnonzero(f < 1.0)[0]], budget))
 
 
@@ -147,7 +149,7 @@ class CMeasurement(NamedTuple):
     lam: float
     momentum: float
     tol: float
-    curve: _train.TrainResult
+    curve: TrainResult
     steps_run: int
     wall_time: float
     certain: bool

@@ -29,12 +29,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="training budget T in SGD steps (> 0)")
     p.add_argument("--schedule", default="constant", choices=list(SCHEDULES),
                    help="learning-rate schedule of the budgeted run; paper: lam_pred = c / T1, T1 = 0.3 T")
-    p.add_argument("--momentum", type=c.cli_type("a number", float, lambda v: c.real("momentum", v, minimum=0.0, maximum=1.0,
-                                                                              open_maximum=True)),
+    in_unit = lambda v: c.real("momentum", v, minimum=0.0, maximum=1.0, open_maximum=True)
+    p.add_argument("--momentum", type=c.cli_type("a number", float, in_unit),
                    help="heavy-ball momentum in [0, 1) (default: the preset's)")
     p.add_argument("--eta", type=c.cli_type("a number", float, lambda v: c.positive_float("eta", v)),
                    help="learning rate of the measurement (> 0; default: the preset's middle one)")
-    p.add_argument("--lam", default=DEFAULT_LAM, type=c.cli_type("a number", float, lambda v: c.positive_float("lam", v)),
+    p.add_argument("--lam", default=DEFAULT_LAM,
+                   type=c.cli_type("a number", float, lambda v: c.positive_float("lam", v)),
                    help=f"the large L2 parameter of the measurement (> 0; default {DEFAULT_LAM})")
     p.add_argument("--tol", type=c.cli_type("a number", float, lambda v: c.nonneg_float("tol", v)),
                    help="t* tolerance in accuracy (>= 0; default: the preset's t_star_tol)")

@@ -20,7 +20,6 @@ peak test accuracy within the first ``T`` steps.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Dict, List, NamedTuple, Sequence, Tuple
 
 import numpy as np
@@ -29,8 +28,9 @@ from l2lab import _checks
 from l2lab import engine as _sweep
 from l2lab.applications import predict as _predict
 
-__all__ = ["TunedLambda", "tuned_lambda", "tuning_sweep", "predicted_runs", "fixed_budget_runs", "Comparison", "compare",
-           "comparison_table", "summary", "autol2_runs", "AutoL2Comparison", "compare_autol2", "autol2_table", "BAND"]
+__all__ = ["TunedLambda", "tuned_lambda", "tuning_sweep", "predicted_runs", "fixed_budget_runs", "Comparison",
+           "compare", "comparison_table", "summary", "autol2_runs", "AutoL2Comparison", "compare_autol2",
+           "autol2_table", "BAND"]
 
 BAND = 0.001     # Figure 4b: "the spread of values that achieve within 0.1% of the optimal test accuracy"
 

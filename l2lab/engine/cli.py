@@ -25,6 +25,8 @@ from l2lab.scales import SCALES
 
 __all__ = ["main"]
 
+_DESCRIPTION = "eta x lam (x seed) sweeps as one compiled program per budget group, resumable, on any devices."
+
 # ----------------------------------------------------------------------------- CLI
 
 # Every bad option value ends in ``p.error`` ("python -m l2lab.sweep: error: argument --etas: ...",
@@ -83,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
     pos_int = lambda name: _cli_type("an integer", int, lambda v: _checks.positive_int(name, v))
     number = lambda name, **kw: _cli_type("a number", float, lambda v: _checks.real(name, v, **kw))
-    p = argparse.ArgumentParser(prog="python -m l2lab.sweep", description="eta x lam (x seed) sweeps as one compiled program per budget group, resumable, on any devices.")
+    p = argparse.ArgumentParser(prog="python -m l2lab.sweep", description=_DESCRIPTION)
     p.add_argument("--arch", default="fc", choices=list(ARCHS))
     p.add_argument("--scale", default="tiny", choices=list(SCALES))
     p.add_argument("--dataset", choices=list(_data.DATASET_NAMES),

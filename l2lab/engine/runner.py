@@ -51,7 +51,6 @@ CLI: ``python -m l2lab.sweep --arch fc --scale tiny --out data/sweeps/fc-tiny`` 
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys

@@ -104,8 +104,6 @@ def parse_budget(budget: str) -> Tuple[str, float]:
 def spec_id(spec: SweepSpec) -> str:
     """Short content hash of ``spec`` (12 hex digits), e.g. for a cache folder name that changes
     whenever the spec does (:func:`run_sweep` refuses a folder holding a different sweep)."""
-    import hashlib
-
     validate_spec(spec)
     d = spec.to_json()
     for k, v in LATER_FIELDS.items():      # at their defaults: the ids of older specs stay

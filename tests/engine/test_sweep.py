@@ -33,7 +33,8 @@ def test_budgets_and_grouping():
     assert {(d["eta"], d["lam"]) for d in dropped} == {(0.5, 0.0), (1.0, 0.0), (0.5, 0.01)}
     assert S.expand(SPEC._replace(budget="steps:17"))[0][0].steps == 17
     # epochs: 64 samples, batch 16 -> 4 steps per epoch
-    assert S.expand(SPEC._replace(budget="etalam-epochs:2", batch_size=16, n_train=64, etas=(1.0,), lams=(0.1,)))[0][0].steps == 80
+    spec = SPEC._replace(budget="etalam-epochs:2", batch_size=16, n_train=64, etas=(1.0,), lams=(0.1,))
+    assert S.expand(spec)[0][0].steps == 80
     cs = [T.TrainConfig(eta=1.0, lam=0.1, steps=s) for s in (10, 100, 12, 16, 17, 100, 9)]
     assert S.group_configs(cs, bucket=1) == [[6], [0], [2], [3], [4], [1, 5]]
     assert S.group_configs(cs, bucket=2) == [[6, 0, 2, 3], [4], [1, 5]]   # bins (8,16], (16,32], (64,128]

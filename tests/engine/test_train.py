@@ -84,12 +84,14 @@ def test_engine_step_is_minus_eta_times_finite_difference_gradient():
     for i in range(theta0.size):
         e = np.zeros_like(theta0)
         e[i] = eps
-        fd[i] = (_np_total_loss(theta0 + e, shapes, x, y, 3, lam) - _np_total_loss(theta0 - e, shapes, x, y, 3, lam)) / (2 * eps)
+        fd[i] = (_np_total_loss(theta0 + e, shapes, x, y, 3, lam)
+                 - _np_total_loss(theta0 - e, shapes, x, y, 3, lam)) / (2 * eps)
     np.testing.assert_allclose(grad_engine, fd, rtol=2e-3, atol=2e-5)
     # the L2 part is exactly lam * theta: compare with lam = 0
     st0 = eng.init_state(params, eta, 0.0, 10, jax.random.PRNGKey(1))
     new0 = eng.step(st0, eng.data)
-    diff = np.concatenate([(np.asarray(a) - np.asarray(b)).ravel() for a, b in zip(jax.tree.leaves(new0.params), jax.tree.leaves(new.params))])
+    pairs = zip(jax.tree.leaves(new0.params), jax.tree.leaves(new.params))
+    diff = np.concatenate([(np.asarray(a) - np.asarray(b)).ravel() for a, b in pairs])
     np.testing.assert_allclose(diff, eta * lam * theta0, rtol=1e-3, atol=1e-7)
 
 
