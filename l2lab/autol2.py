@@ -76,6 +76,7 @@ Three ways in:
   Here the full training set is measured, in a model without dropout.)
 
 :mod:`l2lab.train` runs AutoL2 as the lam schedule ``"autol2"`` through this same transform.
+The README shows it in a plain optax loop and in a Flax NNX loop (``nnx.Optimizer``).
 """
 from __future__ import annotations
 

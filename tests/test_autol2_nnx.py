@@ -1,9 +1,17 @@
-"""l2lab.autol2 in Flax NNX training loops (``nnx.Optimizer``)."""
+"""l2lab.autol2 in Flax NNX training loops (``nnx.Optimizer``), and the README's two loops (plain
+optax and NNX), run as written."""
+import contextlib
+import io
+import pathlib
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+
+from test_autol2 import _algorithm1
 
 import l2lab.autol2 as A
 
@@ -78,3 +86,62 @@ def test_measure_evaluates_an_nnx_module_in_evaluation_mode_and_leaves_it_alone(
     # and training mode really is noisy (what a measurement must not be)
     noisy = [float(_loss_and_error(model, x, y)[0]) for _ in range(2)]
     assert noisy[0] != noisy[1]
+
+
+def _nnx_autol2_run(steps=60, every=3, **kw):
+    """A tiny NNX MLP (dropout on) trained by SGD on random data with AutoL2, measured every
+    ``every`` steps on a fixed subset with autol2.measure: (measurement steps, losses, errors,
+    the lam after every update)."""
+    x, y = _data(n=96, d=8, k=3, seed=2)
+    model = MLP(8, 32, 3, dropout=0.3, rngs=nnx.Rngs(0))
+    no_biases = lambda p: jax.tree.map(lambda v: v.ndim > 1, p)
+    tx = optax.chain(A.add_l2(mask=no_biases, **kw), optax.sgd(0.5, momentum=0.9))
+    optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
+
+    @nnx.jit
+    def train_step(model, optimizer, xb, yb, loss=None, error=None):
+        grads = nnx.grad(lambda m: _loss_and_error(m, xb, yb)[0])(model)
+        optimizer.update(model, grads, loss=loss, error=error)
+
+    measure = nnx.jit(lambda m: A.measure(_loss_and_error, m, x[:48], y[:48], batch_size=16))
+    record, lams = [], []
+    for t in range(steps):
+        i = (t * 16) % 96
+        loss, err = measure(model) if t % every == 0 else (None, None)
+        if loss is not None:
+            record.append((t, float(loss), float(err)))
+        train_step(model, optimizer, x[i:i + 16], y[i:i + 16], loss, err)
+        lams.append(A.current_lam(optimizer.opt_state))
+    steps_m, losses, errors = map(np.asarray, zip(*record))
+    return steps_m, losses, errors, np.asarray(lams)
+
+
+def test_nnx_training_loop_lam_trace_equals_algorithm1_on_its_measurements():
+    kw = dict(init=0.1, factor=10, refractory=0.01)
+    steps_m, losses, errors, lams = _nnx_autol2_run(**kw)
+    k = _algorithm1(steps_m, np.float32(losses), np.float32(errors), **kw)
+    assert k[-1] >= 2                                    # it decayed (the test is not vacuous)
+    # the lam of every update: that of the last measurement at or before it
+    want = 0.1 / 10.0 ** k[np.searchsorted(steps_m, np.arange(len(lams)), side="right") - 1]
+    np.testing.assert_allclose(lams, want, rtol=1e-6)
+
+
+def _readme_autol2_blocks():
+    text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    return [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "autol2.add_l2(" in b]
+
+
+def test_readme_optax_and_nnx_loops_run_as_written():
+    blocks = _readme_autol2_blocks()
+    assert len(blocks) == 2 and "nnx.Optimizer" in blocks[1] and "nnx" not in blocks[0]
+    ns, out = {}, io.StringIO()
+    with contextlib.redirect_stdout(out):
+        for block in blocks:
+            exec(compile(block, "README.md", "exec"), ns)
+    printed = re.findall(r"lam = (\S+)", out.getvalue())
+    lams = [A.current_lam(ns["opt_state"]), A.current_lam(ns["optimizer"].opt_state)]
+    assert printed == [f"{lam:.2e}" for lam in lams]
+    for lam, st in zip(lams, (ns["opt_state"], ns["optimizer"].opt_state)):
+        ctrl = A.controller_state(st)
+        assert int(ctrl.measurements) == 40 and int(ctrl.decays) >= 1   # 200 steps, every 5: it decayed
+        assert float(lam) == pytest.approx(0.1 / 10.0 ** int(ctrl.decays), rel=1e-6)
