@@ -2,6 +2,7 @@
 
 * :mod:`~l2lab.engine.settings`: :class:`EngineSettings`, the static settings of a training
   program and the only home of their rules.
+* :mod:`~l2lab.engine.autol2`: AutoL2 (SM E) as an optax transformation, its controller and replay.
 * :mod:`~l2lab.engine.models` (SM A's FC, CNN, WRN), :mod:`~l2lab.engine.objective` (losses,
   L2), :mod:`~l2lab.engine.optimizers` (SGD/Adam/AdamW with L2, the learning-rate schedule),
   :mod:`~l2lab.engine.tree` (parameter paths, kernels).
@@ -13,6 +14,7 @@
   (:func:`run_sweep`), :mod:`~l2lab.engine.cli` (``python -m l2lab.sweep``),
   :mod:`~l2lab.engine.lock` (the folder lock).
 """
+from l2lab.engine import autol2
 from l2lab.engine.core import (Engine, Measurement, TrainResult, TrainState, augmentation, check_dataset,
                                lam_change_steps, measurement_grid, seed_keys, set_hyperparams)
 from l2lab.engine.models import ARCHS, make_model
@@ -28,7 +30,7 @@ from l2lab.engine.train import TrainConfig, train
 from l2lab.engine.tree import kernel_leaves, kernel_norms, kernel_paths, path_str
 
 __all__ = [
-    "EngineSettings", "Engine", "TrainState", "Measurement", "TrainResult", "TrainConfig", "train",
+    "autol2", "EngineSettings", "Engine", "TrainState", "Measurement", "TrainResult", "TrainConfig", "train",
     "SweepSpec", "Record", "run_sweep", "load_sweep", "load_data", "truncate", "preset", "PRESETS",
     "spec_id", "config_id", "expand", "group_configs", "parse_budget", "make_model", "ARCHS",
     "make_optimizer", "make_autol2_optimizer", "lr_factor", "xent_loss", "mse_loss", "l2_penalty",

@@ -67,7 +67,7 @@ import numpy as np
 import optax
 
 from l2lab import _checks
-from l2lab import autol2 as _autol2
+from l2lab.engine import autol2 as _autol2
 from l2lab.engine.objective import LOSS_FNS, l2_penalty
 from l2lab.engine.optimizers import lr_factor, make_autol2_optimizer, make_optimizer
 from l2lab.engine.settings import EngineSettings
@@ -265,7 +265,9 @@ class Engine:
         return jnp.where(state.diverged, jnp.float32(jnp.nan), jnp.asarray(lam, jnp.float32))
 
     # -- one step ----------------------------------------------------------------------
-    def _batch(self, state: TrainState, data):
+    def batch(self, state: TrainState, data):
+        """The training batch of update ``state.step``: the whole set (full batch), or the
+        minibatch of a fresh permutation every epoch (key ``fold_in(state.key, epoch)``)."""
         x, y = data[0], data[1]
         if self.full_batch:
             return x, y
@@ -301,7 +303,12 @@ class Engine:
 
     def step(self, state: TrainState, data) -> TrainState:
         """One optimizer update (a no-op once diverged or ``step == total_steps``)."""
-        xb, yb = self._batch(state, data)
+        return self.step_with_grads(state, data)[0]
+
+    def step_with_grads(self, state: TrainState, data) -> Tuple[TrainState, jax.Array, Params]:
+        """:meth:`step`, and the data loss (no L2 term) and its gradient at ``state.params`` on
+        the update's batch (what the update used; for per-step trackers)."""
+        xb, yb = self.batch(state, data)
         if self.augment is not None:
             k_aug = jax.random.fold_in(jax.random.fold_in(state.key, 0x5A17), state.step)
             xb, yb = self.augment(k_aug, xb, yb)
@@ -317,12 +324,13 @@ class Engine:
         finite = jnp.isfinite(loss) & jnp.isfinite(2.0 * l2_penalty(new_params))
         take = active & finite
         sel = lambda a, b: jax.tree.map(lambda u, v: jnp.where(take, u, v), a, b)
-        return self._log_lam_changes(state._replace(
+        new = self._log_lam_changes(state._replace(
             params=sel(new_params, state.params),
             opt_state=sel(new_opt, state.opt_state),
             step=state.step + take.astype(jnp.int32),
             diverged=state.diverged | (active & ~finite),
         ))
+        return new, loss, grads
 
     # -- measurement -------------------------------------------------------------------
     def _eval(self, params, x, y):

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from l2lab import _checks
-from l2lab import autol2 as _autol2
+from l2lab.engine import autol2 as _autol2
 from l2lab.engine.settings import SCHEDULES, check_optimizer
 
 __all__ = ["make_optimizer", "make_autol2_optimizer", "lr_factor"]

@@ -38,9 +38,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from l2lab import _checks
-from l2lab import models as _models
-from l2lab import sweep as _sweep
-from l2lab import train as _train
+from l2lab import engine as _engine
+from l2lab.engine import models as _models
+from l2lab.engine import records as _records
+from l2lab.engine.tree import last_key
 
 __all__ = ["InitScaleRuns", "CURVES", "scale_kernels", "check_sigmas", "runs_id",
            "run_init_scales", "curves", "spread", "window", "grid_index",
@@ -61,9 +62,9 @@ class InitScaleRuns(NamedTuple):
     """
 
     sigmas: np.ndarray
-    config: _train.TrainConfig
-    results: Tuple[_train.TrainResult, ...]
-    spec: _sweep.SweepSpec
+    config: _engine.TrainConfig
+    results: Tuple[_engine.TrainResult, ...]
+    spec: _engine.SweepSpec
     wall_time: float
 
 
@@ -81,12 +82,12 @@ def scale_kernels(params: Any, factor: float) -> Any:
         raise _checks.bad_value("params", "has no array leaves")
     out = []
     for path, leaf in leaves:
-        if _train._last_key(path) == "kernel":
+        if last_key(path) == "kernel":
             a = jnp.asarray(leaf)
             out.append((a * jnp.asarray(factor, a.dtype)).astype(a.dtype))
         else:
             out.append(leaf)
-    if not any(_train._last_key(p) == "kernel" for p, _ in leaves):
+    if not any(last_key(p) == "kernel" for p, _ in leaves):
         raise _checks.bad_value("params", "has no kernel leaves (flax Dense/Conv 'kernel')")
     return jax.tree_util.tree_unflatten(treedef, out)
 
@@ -104,9 +105,9 @@ def check_sigmas(sigmas: Any) -> np.ndarray:
     return np.asarray(vals, np.float64)
 
 
-def _check_spec(spec: Any) -> _train.TrainConfig:
+def _check_spec(spec: Any) -> _engine.TrainConfig:
     """The one configuration of ``spec`` (one eta, one lam, one seed; no ``sigma_w``)."""
-    if not isinstance(spec, _sweep.SweepSpec):
+    if not isinstance(spec, _engine.SweepSpec):
         raise _checks.bad_type("spec", f"must be an l2lab.sweep.SweepSpec, got {type(spec).__name__}")
     for name in ("etas", "lams", "seeds"):
         if len(getattr(spec, name)) != 1:
@@ -114,19 +115,19 @@ def _check_spec(spec: Any) -> _train.TrainConfig:
                                             f"{tuple(getattr(spec, name))}")
     if "sigma_w" in spec.model_kwargs:
         raise _checks.bad_value("spec", "model_kwargs must not set sigma_w (the sigmas argument does)")
-    configs, _ = _sweep.expand(spec)
+    configs, _ = _engine.expand(spec)
     return configs[0]
 
 
-def runs_id(spec: _sweep.SweepSpec, sigmas: Sequence[float]) -> str:
+def runs_id(spec: _engine.SweepSpec, sigmas: Sequence[float]) -> str:
     """Short content hash (12 hex digits) of ``(spec, sigmas)``, for a cache folder name."""
     _check_spec(spec)
     s = check_sigmas(sigmas)
-    text = json.dumps({"spec": _sweep.spec_id(spec), "sigmas": s.tolist()}, sort_keys=True)
+    text = json.dumps({"spec": _engine.spec_id(spec), "sigmas": s.tolist()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def run_init_scales(spec: _sweep.SweepSpec, sigmas: Sequence[float], out_dir: Any = None, *,
+def run_init_scales(spec: _engine.SweepSpec, sigmas: Sequence[float], out_dir: Any = None, *,
                     train_ds: Any = None, test_ds: Any = None,
                     config_batching: str = "auto") -> InitScaleRuns:
     """Train the single configuration of ``spec`` once per ``sigma_w`` in ``sigmas``.
@@ -148,7 +149,7 @@ def run_init_scales(spec: _sweep.SweepSpec, sigmas: Sequence[float], out_dir: An
     if (train_ds is None) != (test_ds is None):
         raise ValueError("train_ds and test_ds must be given together")
     platform = jax.devices()[0].platform
-    mode = _sweep.resolve_config_batching(config_batching, spec.arch, platform)
+    mode = _engine.resolve_config_batching(config_batching, spec.arch, platform)
     path = None
     if out_dir is not None:
         path = os.path.join(os.fspath(_checks.path("out_dir", out_dir)), "runs.json")
@@ -163,10 +164,10 @@ def run_init_scales(spec: _sweep.SweepSpec, sigmas: Sequence[float], out_dir: An
                                                    "another out_dir")
             return _from_json(raw, spec)
     if train_ds is None:
-        train_ds, test_ds = _sweep.load_data(spec)
+        train_ds, test_ds = _engine.load_data(spec)
     runs = _train_all(spec, cfg, s, train_ds, test_ds, mode)
     if path is not None:
-        _sweep._write_json(path, {"format": FORMAT, "key": key, **_to_json(runs)})
+        _records.write_json(path, {"format": FORMAT, "key": key, **_to_json(runs)})
     return runs
 
 
@@ -174,13 +175,8 @@ def _train_all(spec, cfg, s, train_ds, test_ds, mode) -> InitScaleRuns:
     """Train ``len(s)`` copies of ``cfg`` from the scaled initial weights as one program."""
     kwargs = dict(spec.model_kwargs, sigma_w=1.0)
     model = _models.make_model(spec.arch, num_classes=int(train_ds.num_classes), **kwargs)
-    engine = _train.Engine(
-        lambda p, x: model.apply({"params": p}, x), train_ds, test_ds, batch_size=spec.batch_size,
-        loss=spec.loss, momentum=spec.momentum, schedule=spec.schedule,
-        eval_batch_size=spec.eval_batch_size,
-        augment=_train.augmentation() if spec.augment else None, lam_schedule=spec.lam_schedule,
-        autol2_every=spec.autol2_every, optimizer=spec.optimizer)
-    k_init, k_data = _train.seed_keys(cfg.seed)
+    engine = _engine.Engine(lambda p, x: model.apply({"params": p}, x), train_ds, test_ds, spec.settings)
+    k_init, k_data = _engine.seed_keys(cfg.seed)
     t0 = time.perf_counter()
     p1 = _models.init(model, k_init, (1,) + tuple(np.shape(train_ds.x)[1:]))
     params = jax.tree.map(lambda *a: jnp.stack(a), *[scale_kernels(p1, float(v)) for v in s])
@@ -193,7 +189,7 @@ def _train_all(spec, cfg, s, train_ds, test_ds, mode) -> InitScaleRuns:
     else:
         per = lambda st, k, d: jax.lax.map(lambda s1: engine.run_with_lam(s1, k, d), st)
     run = jax.jit(per)
-    grid = _train.measurement_grid(cfg.steps, cfg.points_per_octave)
+    grid = _engine.measurement_grid(cfg.steps, cfg.points_per_octave)
     rows, lams, kns = [], [], []
 
     def measure(state, k):
@@ -216,7 +212,7 @@ def _train_all(spec, cfg, s, train_ds, test_ds, mode) -> InitScaleRuns:
     for i in range(n):
         cols = rows_a[:, :, i].T
         diverged = bool(div[i]) or not np.all(np.isfinite(cols))
-        results.append(_train.TrainResult(
+        results.append(_engine.TrainResult(
             grid.astype(np.int64), *cols, diverged=diverged,
             diverged_at=int(steps_done[i]) if bool(div[i]) else -1, wall_time=wall,
             lam=lam_a[:, i], lam_changes=np.zeros(0, np.int64),
@@ -235,18 +231,18 @@ def _to_json(runs: InitScaleRuns) -> Dict[str, Any]:
             "wall_time": runs.wall_time}
 
 
-def _from_json(raw: Dict[str, Any], spec: _sweep.SweepSpec) -> InitScaleRuns:
+def _from_json(raw: Dict[str, Any], spec: _engine.SweepSpec) -> InitScaleRuns:
     nan = lambda v: float("nan") if v is None else float(v)
     arr = lambda xs: np.asarray([nan(v) for v in xs], np.float64)
     results = []
     for d in raw["results"]:
-        results.append(_train.TrainResult(
+        results.append(_engine.TrainResult(
             np.asarray(d["steps"], np.int64), *[arr(d[k]) for k in CURVES],
             diverged=bool(d["diverged"]), diverged_at=int(d["diverged_at"]),
             wall_time=float(raw["wall_time"]), lam=arr(d["lam"]),
             lam_changes=np.zeros(0, np.int64),
             kernel_norms={p: arr(v) for p, v in sorted(d["kernel_norms"].items())}))
-    return InitScaleRuns(np.asarray(raw["sigmas"], np.float64), _train.TrainConfig(**raw["config"]),
+    return InitScaleRuns(np.asarray(raw["sigmas"], np.float64), _engine.TrainConfig(**raw["config"]),
                          tuple(results), spec, float(raw["wall_time"]))
 
 

@@ -7,8 +7,8 @@ per kernel, ``||w_t||``, the effective learning rate ``eta / ||w_t||^2``, the an
 the chapters "Batch normalization" (:mod:`l2lab.studies.scale_invariance`, which re-exports
 these names) and "Decoupled and early weight decay".
 
-``_track_program`` re-implements the engine's minibatching and early-lam schedule; it is to be
-reworked to run through the engine.
+Every update is the engine's own (:meth:`l2lab.engine.Engine.step_with_grads`: its batching,
+lam schedules, optimizers and divergence rule), so a trace follows the same run as a sweep.
 """
 from __future__ import annotations
 
@@ -19,11 +19,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from l2lab import _checks
-from l2lab import models as _models
-from l2lab import train as _train
+from l2lab import engine as _train
+from l2lab.data.dataset import Dataset
+from l2lab.engine import models as _models
+from l2lab.engine.core import Engine
+from l2lab.engine.settings import EngineSettings
 from l2lab.studies.scale_invariance import angle, kernel_leaves, model_apply
 
 __all__ = ["Trace", "track", "late_values", "describe_late"]
@@ -91,60 +93,41 @@ def _initial_params(model, seed: int, input_shape: Tuple[int, ...]):
 
 
 @functools.lru_cache(maxsize=32)
-def _track_program(model, loss: str, optimizer: str, momentum: float, lam_kind: str,
-                   steps: int, eval_every: int, batch_size: Optional[int], n_train: int):
-    """One compiled program per static setting; eta, lam, E and the data are arguments."""
-    apply_fn = model_apply(model)
-    loss_fn = {"xent": _train.xent_loss, "mse": _train.mse_loss}[loss]
-    full = batch_size is None or batch_size >= n_train
-    per_epoch = 1 if full else n_train // batch_size
+def _track_program(model, settings: EngineSettings, steps: int, eval_every: int, n_train: int,
+                   n_test: int, x_shape: Tuple[int, ...], num_classes: int):
+    """One compiled program per static setting: the engine's own steps (its batching, lam
+    schedule, optimizer and divergence rule, :meth:`l2lab.engine.Engine.step_with_grads`) inside
+    ``lax.scan``, recording every step; eta, lam and the data are arguments."""
+    shaped = lambda n: Dataset(np.zeros((n,) + x_shape, np.float32), np.zeros((n,), np.int32), "shape",
+                               num_classes)
+    engine = Engine(model_apply(model), shaped(n_train), shaped(n_test), settings)
 
-    def evaluate(p, x, y):
-        logits = apply_fn(p, x)
-        acc = jnp.mean(jnp.argmax(logits, -1) == jnp.argmax(y, -1))
-        return loss_fn(logits, y), acc
+    def evaluation(state, data):
+        m = engine.measure(state, data)
+        return m.test_loss, m.test_accuracy, 1.0 - m.train_error
 
     def norms(p):
         return {k: jnp.linalg.norm(jnp.ravel(v)) for k, v in kernel_leaves(p).items()}
 
-    def run(params, eta, lam, until, key, xtr, ytr, xte, yte):
-        tx = _train.make_optimizer(eta, lam, momentum, optimizer)
-        opt_state = tx.init(params)
+    def run(params, eta, lam, key, data):
+        state0 = engine.init_state(params, eta, lam, steps, key)
 
-        def batch(t):
-            if full:
-                return xtr, ytr
-            perm = jax.random.permutation(jax.random.fold_in(key, t // per_epoch), n_train)
-            idx = jax.lax.dynamic_slice_in_dim(perm, (t % per_epoch) * batch_size, batch_size)
-            return xtr[idx], ytr[idx]
-
-        def body(carry, t):
-            p, s = carry
-            xb, yb = batch(t)
-            lv, g = jax.value_and_grad(lambda q: loss_fn(apply_fn(q, xb), yb))(p)
-            lam_t = lam if lam_kind == "constant" else jnp.where(t < until, lam, 0.0 * lam)
-            hp = dict(s.hyperparams)
-            hp["weight_decay"] = lam_t
-            s = s._replace(hyperparams=hp)
-            upd, s2 = tx.update(g, s, p)
-            p2 = optax.apply_updates(p, upd)
-            kw, kw2, kg = kernel_leaves(p), kernel_leaves(p2), kernel_leaves(g)
+        def body(state, t):
+            new, loss, grads = engine.step_with_grads(state, data)
+            kw, kw2, kg = kernel_leaves(state.params), kernel_leaves(new.params), kernel_leaves(grads)
             rec = dict(
-                norm={k: jnp.linalg.norm(jnp.ravel(v)) for k, v in kw.items()},
+                norm=norms(state.params),
                 angle={k: angle(kw[k], kw2[k]) for k in kw},
                 gnorm={k: jnp.linalg.norm(jnp.ravel(kw[k])) * jnp.linalg.norm(jnp.ravel(kg[k]))
                        for k in kw},
-                loss=lv, lam=lam_t)
+                loss=loss, lam=engine.lam(new))
             do_eval = ((t + 1) % eval_every == 0) | (t + 1 == steps)
             nan = jnp.float32(jnp.nan)
-            ev = jax.lax.cond(do_eval, lambda q: (*evaluate(q, xte, yte), evaluate(q, xtr, ytr)[1]),
-                              lambda q: (nan, nan, nan), p2)
-            rec["eval"] = ev
-            return (p2, s2), rec
+            rec["eval"] = jax.lax.cond(do_eval, lambda s: evaluation(s, data), lambda s: (nan, nan, nan), new)
+            return new, rec
 
-        (pT, _), recs = jax.lax.scan(body, (params, opt_state), jnp.arange(steps))
-        ev0 = (*evaluate(params, xte, yte), evaluate(params, xtr, ytr)[1])
-        return pT, norms(pT), recs, ev0
+        final, recs = jax.lax.scan(body, state0, jnp.arange(steps))
+        return final.params, norms(final.params), recs, evaluation(state0, data)
 
     return jax.jit(run)
 
@@ -216,10 +199,12 @@ def track(arch_or_model, *, eta: float, lam: float, steps: int, optimizer: str =
         batch_size = _checks.positive_int("batch_size", batch_size)
         if batch_size >= n:
             batch_size = None
-    prog = _track_program(model, loss, optimizer, float(momentum), kind, steps, eval_every,
-                          batch_size, n)
-    pT, normT, recs, ev0 = prog(params, jnp.float32(eta), jnp.float32(lam),
-                                jnp.int32(until or 0), k_data, xtr, ytr1, xte, yte1)
+    settings = EngineSettings(batch_size=n if batch_size is None else batch_size, loss=loss,
+                              momentum=momentum, lam_schedule=lam_schedule, optimizer=optimizer)
+    prog = _track_program(model, settings, steps, eval_every, n, int(xte.shape[0]),
+                          tuple(int(d) for d in xtr.shape[1:]), int(k))
+    data = (xtr.astype(jnp.float32), ytr1, xte.astype(jnp.float32), yte1)
+    pT, normT, recs, ev0 = prog(params, jnp.float32(eta), jnp.float32(lam), k_data, data)
     config = dict(eta=float(eta), lam=float(lam), steps=steps, optimizer=optimizer,
                   momentum=float(momentum), lam_schedule=lam_schedule, seed=int(seed),
                   eval_every=eval_every, loss=loss, batch_size=batch_size)

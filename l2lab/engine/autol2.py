@@ -51,7 +51,7 @@ Three ways in:
   them carries no measurement, so ``flax.nnx.Optimizer.update(model, grads)`` works)::
 
       >>> import jax, jax.numpy as jnp, optax
-      >>> from l2lab import autol2
+      >>> from l2lab.engine import autol2
       >>> x = jax.random.normal(jax.random.PRNGKey(0), (64, 2))
       >>> y = (x[:, 0] + 0.3 * x[:, 1] > 0).astype(jnp.int32)
       >>> def loss_and_error(w):                      # the loss without the L2 term

@@ -13,7 +13,7 @@ import pytest
 
 from test_autol2 import _algorithm1
 
-import l2lab.autol2 as A
+from l2lab.engine import autol2 as A
 
 nnx = pytest.importorskip("flax.nnx")
 
@@ -127,7 +127,7 @@ def test_nnx_training_loop_lam_trace_equals_algorithm1_on_its_measurements():
 
 
 def _readme_autol2_blocks():
-    text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    text = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text()
     return [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "autol2.add_l2(" in b]
 
 

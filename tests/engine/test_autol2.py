@@ -11,10 +11,10 @@ import numpy as np
 import optax
 import pytest
 
-import l2lab.autol2 as A
+from l2lab.engine import autol2 as A
 from l2lab import data as D
-from l2lab import models as M
-from l2lab import train as T
+from l2lab.engine import models as M
+from l2lab import engine as T
 
 S5 = [0, 5, 10, 15]
 
