@@ -3,7 +3,7 @@
 neural-tangents 0.6.5 (Dec 2023, its last release) imports names that later JAX
 releases moved out of their public modules. This module only *re-adds moved names*
 under their old addresses; it changes no behaviour of JAX or of neural-tangents.
-Import it before ``neural_tangents`` (``l2lab.kernels`` does so, through
+Import it before ``neural_tangents`` (``l2lab.theory.kernels`` does so, through
 :func:`import_neural_tangents`).
 
 What it re-adds (each only when missing, so newer or older JAX is left alone;
@@ -24,7 +24,7 @@ Installing neural-tangents
 (``%pip`` in a notebook). ``--no-deps`` because neural-tangents declares tensorflow and
 tf2jax as dependencies, which the features below never import; without it pip installs
 tensorflow and may replace the installed jax/jaxlib. ``frozendict`` is the one dependency
-it does import. Without them, ``import l2lab.kernels`` raises an ImportError with this
+it does import. Without them, ``import l2lab.theory.kernels`` (old name ``l2lab.kernels``) raises an ImportError with this
 command; every other l2lab module imports without neural-tangents.
 
 Verified on jax 0.5.3..0.10.2 (2026-12-01)
@@ -36,7 +36,7 @@ CPU, numpy 2.4.6, scipy 1.17.1, on jax/jaxlib 0.5.3, 0.6.2, 0.7.2 and 0.10.2 (th
 * ``pytest tests/test_kernels.py`` (l2lab's kernels: analytic FC NTK against the arc-cosine
   closed form, analytic vs empirical NTK of wide networks, the empirical-NTK
   implementations against each other and against ``jax.jacrev``, the CNN kernel, ``nt.batch``,
-  :func:`l2lab.kernels.max_learning_rate`): all pass on the four;
+  :func:`l2lab.theory.kernels.max_learning_rate`): all pass on the four;
 * a probe script (kept out of the repository; its ``predict`` and empirical-kernel parts are
   ``test_neural_tangents_api_a_reader_would_use`` in ``tests/test_kernels.py``) calling the
   neural-tangents API a reader of the book would reach for: ``stax`` kernels (Dense, Relu,
@@ -79,7 +79,7 @@ INSTALL_COMMAND = f"pip install --no-deps neural-tangents=={NT_VERSION} frozendi
 
 #: neural-tangents 0.6.5 features that do not work on the pinned stack (jax 0.10.2, scipy
 #: 1.17.1; they also fail on the oldest verified JAX): name -> reason and workaround.
-#: ``l2lab.kernels.empirical_ntk`` rejects the two implementations with a ValueError.
+#: ``l2lab.theory.kernels.empirical_ntk`` rejects the two implementations with a ValueError.
 BROKEN: dict[str, str] = {
     "NtkImplementation.STRUCTURED_DERIVATIVES": (
         "the structured-derivatives empirical NTK (implementation=3 of empirical_ntk_fn, "
@@ -96,8 +96,15 @@ BROKEN: dict[str, str] = {
         "on CPU it calls scipy.linalg.eigvalsh(..., eigvals=...), a keyword that scipy 1.14 "
         "removed: TypeError \"eigvalsh() got an unexpected keyword argument 'eigvals'\" "
         "(on GPU/TPU its source takes a jnp.linalg path instead; not verified). Use "
-        "l2lab.kernels.max_learning_rate "
+        "l2lab.theory.kernels.max_learning_rate "
         "(normalize='mean' is neural-tangents' 1/(2N) loss convention)."),
+    "nt.predict.gradient_descent_mse under jit/vmap": (
+        "with a traced kernel (the predictor built inside jax.jit, jax.vmap or jax.grad) it "
+        "raises UnexpectedTracerError: its eigendecomposition is computed under "
+        "jax.core.eval_context() and cached, so a tracer escapes (neural-tangents' own "
+        "testNTKMeanCovPrediction0 fails on it). Build the predictor from a concrete kernel "
+        "outside the transformation, or use l2lab.theory.train_set_evolution (Eq. 1 in closed "
+        "form, float64)."),
 }
 
 PATCHED: list[str] = []
@@ -107,7 +114,7 @@ def install_message(err: BaseException | str = "") -> str:
     """The ImportError message for a missing neural-tangents: :data:`INSTALL_COMMAND` and why
     ``--no-deps``."""
     return (
-        f"l2lab.kernels needs neural-tangents {NT_VERSION} and frozendict"
+        f"l2lab.theory.kernels needs neural-tangents {NT_VERSION} and frozendict"
         + (f", which are not installed ({err})" if err else "") + ". Install them with\n"
         f"    {INSTALL_COMMAND}\n"
         "(%pip in a notebook). Use --no-deps: neural-tangents declares tensorflow and tf2jax as "

