@@ -24,8 +24,8 @@ Installing neural-tangents
 (``%pip`` in a notebook). ``--no-deps`` because neural-tangents declares tensorflow and
 tf2jax as dependencies, which the features below never import; without it pip installs
 tensorflow and may replace the installed jax/jaxlib. ``frozendict`` is the one dependency
-it does import. Without them, ``import l2lab.theory.kernels`` (old name ``l2lab.kernels``) raises an ImportError with this
-command; every other l2lab module imports without neural-tangents.
+it does import. Without them, ``import l2lab.theory.kernels`` (old name ``l2lab.kernels``)
+raises an ImportError with this command; every other l2lab module imports without neural-tangents.
 
 Verified on jax 0.5.3..0.10.2 (2026-12-01)
 ------------------------------------------
