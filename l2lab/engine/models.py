@@ -33,7 +33,7 @@ Architectures
   batch norm; ``depth = 6 n + 4``; paper: WRN-28-10, ``sigma_w = 1``, ``sigma_b = 0``.
 
 ``conv_gradient`` (CNN, WideResNet): how the convolutions' gradients are computed -- ``"xla"``
-(``jax.grad`` of ``lax.conv_general_dilated``), ``"canonical"`` (:mod:`l2lab._conv`: the same
+(``jax.grad`` of ``lax.conv_general_dilated``), ``"canonical"`` (:mod:`l2lab.engine.conv`: the same
 values, written so that XLA:CPU runs them with its fast kernel inside ``fori_loop``, 20-45x
 faster there) or ``"auto"`` (default: canonical on the CPU backend, XLA's elsewhere). It changes
 speed only, never parameters or results.
@@ -52,10 +52,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from l2lab import _checks
-from l2lab.engine import _conv
+from l2lab.engine import conv as _conv
 
 __all__ = [
-    "FC", "CNN", "WideResNet", "BatchNorm", "init", "apply", "num_params", "make_model", "ARCHS",
+    "FC", "CNN", "WideResNet", "BatchNorm", "init", "apply", "num_params", "make_model", "ARCHS", "conv_kwargs",
 ]
 
 ARCHS = ("fc", "cnn", "cnn_bn", "wrn")      # the architectures of SM A (cnn_bn: CNN with batch norm)
@@ -63,8 +63,8 @@ ARCHS = ("fc", "cnn", "cnn_bn", "wrn")      # the architectures of SM A (cnn_bn:
 Params = Any
 
 
-def _conv_kwargs(conv_gradient: str) -> dict:
-    """``nn.Conv`` kwargs selecting the convolution's gradient implementation (see ``_conv``)."""
+def conv_kwargs(conv_gradient: str) -> dict:
+    """``nn.Conv`` kwargs selecting the convolution's gradient implementation (see :mod:`l2lab.engine.conv`)."""
     if _conv.resolve_conv_gradient(conv_gradient) == "canonical":
         return {"conv_general_dilated": _conv.conv_general_dilated}
     return {}
@@ -174,7 +174,7 @@ class CNN(nn.Module):
         if x.ndim != 4:
             raise ValueError(f"CNN expects x of shape (N, H, W, C), got {x.shape}")
         kw = dict(kernel_init=lecun_normal(self.sigma_w), bias_init=bias_normal(self.sigma_b))
-        ckw = dict(kw, **_conv_kwargs(self.conv_gradient))
+        ckw = dict(kw, **conv_kwargs(self.conv_gradient))
         strides = tuple(self.pool_strides) if self.pool_strides is not None else (1, 1)
 
         def act(h):
@@ -207,7 +207,7 @@ class _WRNBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         kw = dict(kernel_init=lecun_normal(self.sigma_w), bias_init=bias_normal(self.sigma_b))
-        ckw = dict(kw, **_conv_kwargs(self.conv_gradient))
+        ckw = dict(kw, **conv_kwargs(self.conv_gradient))
         h = nn.relu(BatchNorm()(x))
         shortcut = x
         if x.shape[-1] != self.channels or self.strides != (1, 1):
@@ -252,7 +252,7 @@ class WideResNet(nn.Module):
         if x.ndim != 4:
             raise ValueError(f"WideResNet expects x of shape (N, H, W, C), got {x.shape}")
         kw = dict(kernel_init=lecun_normal(self.sigma_w), bias_init=bias_normal(self.sigma_b))
-        ckw = dict(kw, **_conv_kwargs(self.conv_gradient))
+        ckw = dict(kw, **conv_kwargs(self.conv_gradient))
         n = (self.depth - 4) // 6
         x = nn.Conv(16, (3, 3), padding="SAME", **ckw)(x)
         for group, (mult, stride) in enumerate(((1, 1), (2, 2), (4, 2))):

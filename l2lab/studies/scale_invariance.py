@@ -56,7 +56,7 @@ import optax
 from l2lab import _checks
 from l2lab import models as _models
 from l2lab import train as _train
-from l2lab.engine import _conv   # the engine's convolution gradient switch (see the report)
+from l2lab.engine import conv as _conv
 
 __all__ = [
     "equilibrium_angular_step", "exponential_lr", "loss_under_kernel_scaling", "kernel_leaves",
@@ -288,9 +288,7 @@ class ScaleInvariantNet(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         init = _models.lecun_normal(self.sigma_w)
-        ckw = {}
-        if _conv.resolve_conv_gradient(self.conv_gradient) == "canonical":
-            ckw = {"conv_general_dilated": _conv.conv_general_dilated}
+        ckw = _models.conv_kwargs(self.conv_gradient)
         if self.channels and x.ndim != 4:
             raise ValueError(f"ScaleInvariantNet with channels expects (N, H, W, C), got {x.shape}")
         for c in self.channels:

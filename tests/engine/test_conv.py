@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from jax import lax
 
-from l2lab.engine import _conv
+from l2lab.engine import conv as _conv
 from l2lab.engine import models as M
 
 DN = ("NHWC", "HWIO", "NHWC")
