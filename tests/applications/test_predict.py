@@ -10,6 +10,7 @@ from l2lab import data as D
 from l2lab import measure as Me
 from l2lab.engine import models as M
 from l2lab import predict as P
+from l2lab.applications import predict_cli
 from l2lab import train as T
 
 
@@ -192,9 +193,9 @@ def no_training(monkeypatch):
     def boom(*a, **k):
         raise AssertionError("training started")
 
-    monkeypatch.setattr(P, "measure_c_preset", boom)
+    monkeypatch.setattr(predict_cli, "measure_c_preset", boom)
     monkeypatch.setattr(P, "measure_c", boom)
-    monkeypatch.setattr(P, "preset_setup", boom)
+    monkeypatch.setattr(predict_cli, "preset_setup", boom)
 
 
 BAD = [
@@ -233,7 +234,7 @@ def test_cli_missing_dataset(monkeypatch, capsys):
     def missing(*a, **k):
         raise FileNotFoundError("CIFAR-10 not found under\n/nowhere; run download_dataset")
 
-    monkeypatch.setattr(P, "preset_setup", missing)
+    monkeypatch.setattr(predict_cli, "preset_setup", missing)
     with pytest.raises(SystemExit) as info:
         P.main(["--arch", "wrn", "--scale", "paper", "--budget", "1000"])
     assert info.value.code == 2
@@ -243,8 +244,8 @@ def test_cli_missing_dataset(monkeypatch, capsys):
 
 def test_cli_diverged_exits_1(monkeypatch, capsys, measured):
     fake = measured._replace(c=math.nan, c_prime=math.nan, t_star=math.nan, diverged=True, certain=False)
-    monkeypatch.setattr(P, "preset_setup", lambda *a, **k: None)
-    monkeypatch.setattr(P, "measure_c_preset", lambda *a, **k: fake)
+    monkeypatch.setattr(predict_cli, "preset_setup", lambda *a, **k: None)
+    monkeypatch.setattr(predict_cli, "measure_c_preset", lambda *a, **k: fake)
     with pytest.raises(SystemExit) as info:
         P.main(["--budget", "1000", "--no-progress"])
     assert info.value.code == 1

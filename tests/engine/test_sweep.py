@@ -153,7 +153,7 @@ def _wait_for(path, text, proc, deadline):
 
 
 def test_two_processes_on_one_folder_train_it_once(tmp_path):
-    from l2lab import _lock
+    from l2lab.engine import lock as _lock
 
     script = tmp_path / "run.py"
     script.write_text(_TWICE_SCRIPT)
