@@ -25,7 +25,7 @@ on the pinned stack and what to use instead (e.g. :func:`max_learning_rate` here
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple
 
 import numpy as np
 
