@@ -8,6 +8,8 @@
 * :mod:`~l2lab.studies.catapult`         -- MSE: the critical learning rate, accuracy at fit time.
 * :mod:`~l2lab.studies.narrow`           -- the narrow FC network of SM D: lam_opt, the regimes of t*.
 * :mod:`~l2lab.studies.init_scale`       -- runs over the initialization scale sigma_w (SM F).
+* :mod:`~l2lab.studies.collapse`         -- why t* eta lam collapses or not: t* at several
+  tolerances, the fit-time floor, the late gain, test-loss t*, the test set's noise.
 
 The modules are the public names (several define a ``spread`` or a ``scale_kernels`` of their
 own); each is imported on first use (``from l2lab.studies import catapult``), since some import
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 
-__all__ = ["catapult", "init_scale", "narrow", "scale_invariance", "tracker", "weight_decay"]
+__all__ = ["catapult", "collapse", "init_scale", "narrow", "scale_invariance", "tracker", "weight_decay"]
 
 
 def __getattr__(name: str):

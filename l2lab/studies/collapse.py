@@ -1,0 +1,123 @@
+"""Why ``t* eta lam`` does or does not collapse: the diagnosis of a sweep's t* (Sec. 2, Fig. 2a).
+
+The paper reports that ``c' = t* eta lam`` is roughly constant over six decades of ``eta lam``
+for its FC network (t* within 0.5% of the peak test accuracy). :func:`diagnose` reads, for every
+run of a sweep, the quantities that decide whether a sweep shows that collapse:
+
+* t* at several tolerances (the paper's absolute 0.5%, and tighter ones);
+* the step at which the training set is fitted (zero training error), the time after which only
+  the L2 term moves the network (Sec. 1.1), and the *late gain*: how much test accuracy the run
+  gains after that step. When the late gain is below the tolerance, t* at that tolerance is the
+  fit time, not ``c / (eta lam)``: a floor that does not grow as ``eta lam`` shrinks;
+* t* read off the test loss (its minimum) instead of the accuracy;
+* the sampling noise of one test accuracy, the binomial standard error ``sqrt(p (1 - p) / n)``
+  (:func:`accuracy_noise`): a tolerance near it measures the test set's noise as much as the run.
+
+:func:`spread` summarises ``c'`` over a set of runs (max / min, and the decades of ``eta lam``
+they span). Pure functions of records; nothing is trained here.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, NamedTuple, Sequence
+
+import numpy as np
+
+from l2lab import _checks
+from l2lab import measure as _measure
+
+__all__ = ["RunDiagnosis", "diagnose", "Spread", "spread", "accuracy_noise", "TOLERANCES"]
+
+TOLERANCES = (0.005, 0.002, 0.001)     # the paper's 0.5%, and tighter ones
+
+
+class RunDiagnosis(NamedTuple):
+    """One run. eta, lam, steps (its budget), peak_accuracy; t_star: ``{tol: steps}`` (NaN: no
+    peak); c_prime: ``{tol: t* eta lam}``; fit_step: first measured step with zero training
+    error (NaN: never fitted); accuracy_at_fit: test accuracy there; late_gain: peak minus that
+    (NaN when never fitted); t_star_loss: step of the test-loss minimum; trained: peak accuracy
+    at least ``min_accuracy`` (a run that stays near chance has no meaningful t*)."""
+
+    eta: float
+    lam: float
+    steps: int
+    peak_accuracy: float
+    t_star: Dict[float, float]
+    c_prime: Dict[float, float]
+    fit_step: float
+    accuracy_at_fit: float
+    late_gain: float
+    t_star_loss: float
+    trained: bool
+
+
+def _diagnose_one(record: Any, tols: Sequence[float], min_accuracy: float) -> RunDiagnosis:
+    res, cfg = record.result, record.config
+    steps = np.asarray(res.steps, np.float64)
+    acc = np.asarray(res.test_accuracy, np.float64)
+    t_star = {tol: _measure.steps_to_peak(steps, acc, tol) for tol in tols}
+    fit = _measure.steps_to_fit(steps, res.train_error)
+    at_fit = float(acc[np.searchsorted(steps, fit)]) if math.isfinite(fit) else math.nan
+    peak = _measure.peak_accuracy(acc)
+    loss = np.asarray(res.test_loss, np.float64)
+    t_loss = float(_measure.time_of_min(steps, loss)) if np.isfinite(loss).any() else math.nan
+    return RunDiagnosis(
+        eta=float(cfg.eta), lam=float(cfg.lam), steps=int(cfg.steps), peak_accuracy=peak,
+        t_star=t_star, c_prime={tol: t * cfg.eta * cfg.lam for tol, t in t_star.items()},
+        fit_step=fit, accuracy_at_fit=at_fit, late_gain=peak - at_fit, t_star_loss=t_loss,
+        trained=bool(math.isfinite(peak) and peak >= min_accuracy and not res.diverged))
+
+
+def diagnose(records: Sequence[Any], tols: Sequence[float] = TOLERANCES, *,
+             min_accuracy: float = 0.5) -> List[RunDiagnosis]:
+    """A :class:`RunDiagnosis` per sweep record (``l2lab.engine.Record``), sorted by (eta, lam).
+
+    tols: absolute accuracy tolerances of t* (each in (0, 1)); min_accuracy: the peak test
+    accuracy in [0, 1] below which a run counts as not trained.
+    """
+    if not isinstance(records, (list, tuple)) or not records:
+        raise _checks.bad_value("records", "must be a non-empty sequence of sweep records")
+    if not all(hasattr(r, "result") and hasattr(r, "config") for r in records):
+        raise _checks.bad_type("records", "must hold sweep records (l2lab.engine.Record)")
+    tols = tuple(_checks.real("tols", t, minimum=0.0) for t in tols)
+    if not tols or any(not 0 < t < 1 for t in tols):
+        raise _checks.bad_value("tols", f"must be accuracies in (0, 1), got {tols!r}")
+    min_accuracy = _checks.real("min_accuracy", min_accuracy, minimum=0.0, maximum=1.0)
+    out = [_diagnose_one(r, tols, min_accuracy) for r in records]
+    return sorted(out, key=lambda d: (d.eta, d.lam))
+
+
+class Spread(NamedTuple):
+    """``c'`` over runs at one tolerance: n runs, median, ratio max/min, and the decades of
+    ``eta lam`` they span. NaN fields when fewer than two runs have a finite positive c'."""
+
+    tol: float
+    n: int
+    median: float
+    ratio: float
+    decades: float
+
+
+def spread(runs: Sequence[RunDiagnosis], tol: float) -> Spread:
+    """:class:`Spread` of ``c'`` at ``tol`` over the trained runs of ``runs`` with a finite,
+    positive t* (a run that peaks at step 0 has no t*)."""
+    if not all(isinstance(r, RunDiagnosis) for r in runs):
+        raise _checks.bad_type("runs", "must hold RunDiagnosis (see diagnose)")
+    if any(tol not in r.c_prime for r in runs):
+        raise _checks.bad_value("tol", f"{tol!r} is not one of the tolerances the runs were diagnosed at")
+    good = [r for r in runs if r.trained and math.isfinite(r.c_prime[tol]) and r.c_prime[tol] > 0]
+    if len(good) < 2:
+        return Spread(tol, len(good), math.nan, math.nan, math.nan)
+    c = np.asarray([r.c_prime[tol] for r in good])
+    el = np.asarray([r.eta * r.lam for r in good])
+    return Spread(tol, len(good), float(np.median(c)), float(c.max() / c.min()),
+                  float(np.log10(el.max() / el.min())))
+
+
+def accuracy_noise(accuracy: float, n_test: int) -> float:
+    """Binomial standard error of a test accuracy ``accuracy`` in [0, 1] measured on ``n_test``
+    images: ``sqrt(p (1 - p) / n)``. (A bootstrap of t* itself needs per-image predictions,
+    which sweep records do not store.)"""
+    p = _checks.real("accuracy", accuracy, minimum=0.0, maximum=1.0)
+    n = _checks.positive_int("n_test", n_test)
+    return math.sqrt(p * (1.0 - p) / n)

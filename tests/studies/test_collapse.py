@@ -1,0 +1,77 @@
+"""l2lab.studies.collapse against hand-built curves whose t*, fit step and late gain are known."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from l2lab.engine import TrainConfig, TrainResult
+from l2lab.engine.records import Record
+from l2lab.studies import collapse
+
+
+def _record(eta, lam, acc, err, loss=None, diverged=False):
+    steps = np.arange(len(acc), dtype=np.int64) * 10
+    acc = np.asarray(acc, float)
+    loss = np.linspace(1.0, 0.5, len(acc)) if loss is None else np.asarray(loss, float)
+    res = TrainResult(steps, np.zeros(len(acc)), np.asarray(err, float), acc, loss, np.ones(len(acc)),
+                      diverged=diverged, diverged_at=-1, wall_time=0.0)
+    cfg = TrainConfig(eta=eta, lam=lam, steps=int(steps[-1]))
+    return Record("x", 0, cfg, "fc", "toy", {}, res, math.nan, float(np.nanmax(acc)), {}, {})
+
+
+def test_fit_floor_and_late_gain():
+    # fitted at step 20 (accuracy 0.88), then an L2-driven gain of 0.3% peaking at step 60
+    acc = [0.1, 0.5, 0.88, 0.881, 0.882, 0.882, 0.883, 0.882]
+    err = [0.9, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    loss = [2.0, 1.0, 0.6, 0.5, 0.45, 0.44, 0.46, 0.5]
+    d, = collapse.diagnose([_record(1.0, 1e-3, acc, err, loss)])
+    assert d.fit_step == 20 and d.accuracy_at_fit == 0.88
+    assert d.late_gain == pytest.approx(0.003)
+    assert d.t_star[0.005] == 20          # the gain is below the paper's tolerance: t* is the fit time
+    assert d.t_star[0.001] == 40          # within 0.1% of 0.883: 0.882 at step 40
+    assert d.c_prime[0.001] == pytest.approx(40 * 1e-3)
+    assert d.t_star_loss == 50            # the test-loss minimum
+    assert d.trained
+
+
+def test_untrained_and_diverged_runs_are_not_trained():
+    near_chance = _record(1.0, 1.0, [0.1, 0.12, 0.11], [0.9, 0.9, 0.9])
+    diverged = _record(1.0, 0.1, [0.1, 0.8, np.nan], [0.9, 0.2, np.nan], diverged=True)
+    ds = collapse.diagnose([near_chance, diverged])
+    assert not any(d.trained for d in ds)
+    assert all(math.isnan(d.fit_step) and math.isnan(d.late_gain) for d in ds)
+
+
+def test_spread_over_the_trained_runs():
+    runs = [_record(1.0, lam, [0.1, 0.5, 0.9, 0.9], [0.9, 0.5, 0.0, 0.0]) for lam in (1e-3, 1e-2)]
+    runs.append(_record(1.0, 1.0, [0.1, 0.12, 0.11, 0.1], [0.9] * 4))     # not trained: left out
+    s = collapse.spread(collapse.diagnose(runs), 0.005)
+    assert s.n == 2 and s.ratio == pytest.approx(10.0) and s.decades == pytest.approx(1.0)
+    assert s.median == pytest.approx(np.median([20 * 1e-3, 20 * 1e-2]))
+    assert math.isnan(collapse.spread(collapse.diagnose(runs[:1]), 0.005).ratio)
+    with pytest.raises(ValueError, match="tol"):
+        collapse.spread(collapse.diagnose(runs), 0.003)
+
+
+def test_accuracy_noise_is_the_binomial_standard_error():
+    # 4488 test images at 88%: 0.49%, about the paper's tolerance
+    assert collapse.accuracy_noise(0.88, 4488) == pytest.approx(math.sqrt(0.88 * 0.12 / 4488))
+    assert 0.0048 < collapse.accuracy_noise(0.88, 4488) < 0.0049
+    rng = np.random.default_rng(0)
+    draws = rng.binomial(4488, 0.88, size=20000) / 4488
+    assert np.std(draws) == pytest.approx(collapse.accuracy_noise(0.88, 4488), rel=0.03)
+    for bad in ((88.0, 4488), (0.88, 0), (0.88, 1.5)):
+        with pytest.raises((ValueError, TypeError)):
+            collapse.accuracy_noise(*bad)
+
+
+def test_bad_arguments_name_themselves():
+    r = _record(1.0, 1e-3, [0.1, 0.9], [0.9, 0.0])
+    with pytest.raises(ValueError, match="records"):
+        collapse.diagnose([])
+    with pytest.raises(ValueError, match="tols"):
+        collapse.diagnose([r], tols=(5.0,))
+    with pytest.raises(TypeError, match="records"):
+        collapse.diagnose([object()])
