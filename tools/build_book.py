@@ -6,8 +6,10 @@ Steps (any failure exits non-zero with the reason):
    with the standard Colab cell first and no outputs (``tools/chapters.py check``);
 2. the npm packages of ``package.json`` are installed (``npm ci`` when ``node_modules`` is missing
    or older than ``package-lock.json``);
-3. require.js, the ipywidgets HTML manager and MathJax are copied from ``node_modules`` into
-   ``_build/local_js/l2lab_js`` (Sphinx copies that folder's content into ``_build/html/_static``);
+3. require.js, the ipywidgets HTML manager and MathJax are copied from ``node_modules``, and
+   plotly.js from the installed ``plotly`` package (the version the kernels' figures are made
+   for), into ``_build/local_js/l2lab_js`` (Sphinx copies that folder's content into
+   ``_build/html/_static``; every page with a figure loads ``l2lab_js/plotly.min.js`` once);
 4. every chapter is executed, several at once, one per CPU (``tools/execute_chapters.py``), into
    an emptied jupyter-cache (``execute.cache`` of _config.yml); ``--serial`` skips this step;
 5. ``jupyter-book build . --all -W`` (config ``_config.yml``/``_toc.yml`` at the repository root):
@@ -20,8 +22,9 @@ Steps (any failure exits non-zero with the reason):
    cell. A per-notebook execution-time table is printed.
 
 A build that fails only because a cell hit its timeout is run once more (a widget cell can stall
-under nbclient, issue #312). Environment: ``PLOTLY_RENDERER=notebook`` and ``JAX_PLATFORMS=cpu``
-(unless set) for the executing kernels.
+under nbclient, issue #312). Environment for the executing kernels: the book extension's
+``kernel_environment()`` (a ``PYTHONSTARTUP`` file that sets the book's plotly renderer,
+``L2LAB_STATIC_BUILD=1``; ``PLOTLY_RENDERER`` removed) and ``JAX_PLATFORMS=cpu`` (unless set).
 """
 from __future__ import annotations
 
@@ -38,8 +41,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
 
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+
 import chapters  # noqa: E402  (tools/chapters.py)
 import execute_chapters  # noqa: E402  (tools/execute_chapters.py)
+import l2lab_book  # noqa: E402  (book/_ext/l2lab_book.py: the kernels' environment)
 
 BUILD = ROOT / "_build"
 HTML = BUILD / "html"
@@ -86,6 +92,16 @@ def ensure_npm() -> None:
         fail(f"npm ci did not install {missing}")
 
 
+def plotly_package_js() -> Path:
+    """plotly.min.js of the installed ``plotly`` package (what its offline HTML embeds)."""
+    import plotly
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        fail(f"{path} is missing (reinstall plotly: `make install`)")
+    return path
+
+
 def copy_js() -> None:
     """Copy the local JavaScript into JS_DIR (replacing an older copy)."""
     if JS_DIR.exists():
@@ -108,7 +124,10 @@ def copy_js() -> None:
             shutil.copytree(src, mj_dst / name)
         elif src.is_file():
             shutil.copy2(src, mj_dst / name)
-    for path in [JS_DIR / "require.js", hm_dst / "embed-amd.js", mj_dst / "tex-mml-chtml.js"]:
+    plotly_js = JS_DIR.parent / l2lab_book.PLOTLY_JS
+    shutil.copy2(plotly_package_js(), plotly_js)
+    for path in [JS_DIR / "require.js", hm_dst / "embed-amd.js", mj_dst / "tex-mml-chtml.js",
+                 plotly_js]:
         if not path.is_file():
             fail(f"missing {path} after copying the JavaScript")
 
@@ -239,12 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     copy_js()
 
     env = dict(os.environ)
-    env["PLOTLY_RENDERER"] = "notebook"
+    l2lab_book.apply_kernel_environment(env)
     env.setdefault("JAX_PLATFORMS", "cpu")
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # no debugger warning in outputs
     env.setdefault("TQDM_DISABLE", "1")                      # no progress bars in the pages
 
     os.environ.update(env)                 # the chapter workers and their kernels inherit it
+    os.environ.pop("PLOTLY_RENDERER", None)
     pre, ex = {}, execute_config()         # the cache, timeout and allow_errors Jupyter Book uses
     cache = ROOT / ex["cache"]
     if args.serial:

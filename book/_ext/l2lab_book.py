@@ -2,9 +2,17 @@
 
 What it does, so that the built HTML works offline and logs no console error:
 
-* ``PLOTLY_RENDERER=notebook`` for the kernels that execute the chapters (they inherit this
-  process's environment): plotly.js is embedded once per page instead of the
-  ``application/vnd.plotly.v1+json`` output that myst-nb drops.
+* The kernels that execute the chapters (they inherit this process's environment, set by
+  :func:`kernel_environment`, which ``tools/build_book.py`` also applies before it executes the
+  chapters in parallel) start with ``l2lab_kernel_startup.py`` (``PYTHONSTARTUP``): plotly's
+  renderer there writes each figure as ``text/html`` (not the
+  ``application/vnd.plotly.v1+json`` output that myst-nb drops) that draws with the global
+  ``Plotly`` and holds no copy of plotly.js. Each page with a figure (in a cell output or in
+  its saved widget state) loads ``_static/l2lab_js/plotly.min.js`` (copied from the installed
+  ``plotly`` package by tools/build_book.py, so it matches the kernels' plotly) with one
+  ``<script src>`` in its head, before require.js: the browser caches it across pages, and a
+  plain script tag is never an anonymous AMD ``define``. ``L2LAB_STATIC_BUILD=1`` for the
+  kernels too (live widgets show inert controls, see ``l2lab.figures.widgets``).
 * Removes the ``<script src="https://cdnjs.../mathjax/...">`` tag that plotly's HTML renderer
   puts in front of every figure (the page already loads the book's local MathJax when it has
   math; plotly labels are plain text), in cell outputs and in saved widget state (a figure
@@ -134,10 +142,64 @@ def _write_execution_report(app: Sphinx, exception: Exception | None) -> None:
     out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf8")
 
 
-def _set_plotly_renderer(app: Sphinx, config: Any) -> None:
-    os.environ["PLOTLY_RENDERER"] = config.l2lab_plotly_renderer
-    # l2lab.widgets: live widgets show inert controls (no plot in the widget state) in static HTML
-    os.environ["L2LAB_STATIC_BUILD"] = "1"
+KERNEL_STARTUP = Path(__file__).resolve().parent / "l2lab_kernel_startup.py"
+#: Where the page loads plotly.js from, relative to ``_static`` (tools/build_book.py copies it
+#: into ``_build/local_js/l2lab_js``, an ``html_static_path``).
+PLOTLY_JS = "l2lab_js/plotly.min.js"
+# After l2lab-mathjax-config.js (400), before require.js and the widget manager (500).
+_PLOTLY_JS_PRIORITY = 450
+_FIGURE_RE = re.compile(r'class=\\?"plotly-graph-div\\?"')
+
+
+def kernel_environment() -> dict[str, str]:
+    """Environment variables for the kernels that execute the chapters (see the module
+    docstring). ``PLOTLY_RENDERER`` is not among them: it must be unset (plotly would activate
+    that renderer instead, and it cannot name the startup file's renderer)."""
+    return {
+        "PYTHONSTARTUP": str(KERNEL_STARTUP),
+        # l2lab.figures.widgets: live widgets show inert controls (no plot in the widget state)
+        "L2LAB_STATIC_BUILD": "1",
+    }
+
+
+def apply_kernel_environment(environ: Any = os.environ) -> None:
+    """Set :func:`kernel_environment` in ``environ`` and remove ``PLOTLY_RENDERER``."""
+    environ.pop("PLOTLY_RENDERER", None)
+    environ.update(kernel_environment())
+
+
+def _set_kernel_environment(app: Sphinx, config: Any) -> None:
+    apply_kernel_environment()
+
+
+def _page_has_figure(app: Sphinx, pagename: str, body: str) -> bool:
+    """Whether the page draws a plotly figure: in its body or in its saved widget state (the
+    HTML of an ``ipywidgets.Output``, where quotes are JSON-escaped)."""
+    if _FIGURE_RE.search(body or ""):
+        return True
+    from myst_nb.sphinx_ import NbMetadataCollector
+
+    entry = NbMetadataCollector.get_js_files(app.env, pagename).get("ipywidgets_state")
+    return bool(entry and _FIGURE_RE.search(entry[1].get("body") or ""))
+
+
+def _plotly_js_found(app: Sphinx) -> bool:
+    for folder in app.config.html_static_path:
+        if Path(app.confdir, folder, PLOTLY_JS).is_file():
+            return True
+    return False
+
+
+def _add_plotly_js(app: Sphinx, pagename: str, templatename: str, context: dict,
+                   doctree: Any) -> None:
+    """Load the book's plotly.js (once, in the head) on a page that has a figure."""
+    if app.builder.format != "html" or not _page_has_figure(app, pagename, context.get("body")):
+        return
+    if not _plotly_js_found(app):
+        logger.warning("[l2lab_book] page %s has a plotly figure but no html_static_path holds "
+                       "%s (tools/build_book.py copies it there)", pagename, PLOTLY_JS,
+                       type="l2lab_book", subtype="plotly")
+    app.add_js_file(PLOTLY_JS, priority=_PLOTLY_JS_PRIORITY)
 
 
 def _strip_plotly_mathjax(app: Sphinx, doctree: nodes.document) -> None:
@@ -227,9 +289,8 @@ def _add_static_path(app: Sphinx) -> None:
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
-    app.add_config_value("l2lab_plotly_renderer", "notebook", "env")
     # config-inited runs before myst-nb executes any notebook (that happens while reading).
-    app.connect("config-inited", _set_plotly_renderer)
+    app.connect("config-inited", _set_kernel_environment)
     app.connect("doctree-read", _strip_plotly_mathjax)
     app.connect("doctree-read", _strip_widget_state_mathjax)
     app.connect("build-finished", _write_execution_report)
@@ -242,4 +303,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     # and a theme handler at 500/501 returns a value, so later handlers never run.
     app.connect("html-page-context", _dedupe_scripts, priority=450)
     app.connect("html-page-context", _check_no_remote_loads, priority=450)
+    app.connect("html-page-context", _add_plotly_js, priority=450)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}
