@@ -6,8 +6,11 @@ extra package) and fails on
 
 * any JavaScript error: an uncaught exception, ``console.error``, or a browser log entry of level
   ``error`` (e.g. a resource that failed to load);
+* a page over 1.5 MB, or one that inlines plotly.js or loads it other than once from
+  ``_static/l2lab_js/plotly.min.js`` (static checks of the HTML);
 * any request to a non-local address (the page must need no internet);
-* a plotly figure that did not draw: each ``.plotly-graph-div`` must hold a ``main-svg`` with at
+* a plotly figure that did not draw (plotly.js must come once from ``_static/l2lab_js``):
+  each ``.plotly-graph-div`` must hold a ``main-svg`` with at
   least one data trace, and a figure with a slider must redraw when moved to its last frame;
 * an ipywidgets view that the local widget manager did not render, or math that the local
   MathJax did not typeset or typeset as an error (``mjx-merror``, e.g. a ``\\tag`` where
@@ -53,6 +56,10 @@ CHROMIUM_FLAGS = [
     "--window-size=1280,900", "--remote-debugging-pipe", "--hide-scrollbars",
 ]
 PAGE_TIMEOUT_S = 30.0
+#: The most a built page may weigh (plotly.js is a shared static file, not part of a page).
+MAX_PAGE_BYTES = 1_500_000
+#: Where pages load plotly.js from, under ``_static`` (book/_ext/l2lab_book.py, PLOTLY_JS).
+PLOTLY_JS = "l2lab_js/plotly.min.js"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 
@@ -240,7 +247,9 @@ _STATUS_JS = r"""
       .filter(d => d.firstElementChild !== null).length;
   const math = document.querySelectorAll('.math, span.math, div.math').length;
   const mathDone = document.querySelectorAll('mjx-container').length;
-  return {plots, widgetViews, widgetsDrawn, math, mathDone,
+  const plotlyScripts = Array.from(document.scripts)
+      .filter(s => /plotly[^/]*\.js/.test(s.src)).map(s => s.src);
+  return {plots, widgetViews, widgetsDrawn, math, mathDone, plotlyScripts,
           ready: document.readyState, plotly: typeof window.Plotly};
 })()
 """
@@ -455,6 +464,10 @@ def test_page_renders_offline_without_errors(page, width, server, browser):
     errors, remote = _problems_from_events(events)
     assert not errors, f"{page}: JavaScript errors:\n" + "\n".join(errors)
     assert not remote, f"{page}: requests to non-local addresses:\n" + "\n".join(remote)
+    if st["plots"]:
+        scripts = [urllib.parse.urlparse(u).path for u in st["plotlyScripts"]]
+        assert len(scripts) == 1 and scripts[0].endswith("/_static/" + PLOTLY_JS), \
+            f"{page}: plotly.js must load once from _static/{PLOTLY_JS}, got {scripts}"
     for p in st["plots"]:
         assert p["mainSvg"] > 0, f"{page}: plotly figure {p['id']} has no main-svg (not drawn)"
         assert p["traces"] > 0, f"{page}: plotly figure {p['id']} drew no data trace"
@@ -495,6 +508,48 @@ def test_built_pages_reference_no_remote_script_or_style():
         if found:
             bad[page] = found
     assert not bad, f"remote resources referenced: {bad}"
+
+
+def test_pages_are_small():
+    """Every page is under MAX_PAGE_BYTES: no page carries its own copy of plotly.js."""
+    if not PAGES:
+        _skip_or_fail(f"no built pages under {HTML}: run `make book` first")
+    sizes = {page: (HTML / page).stat().st_size for page in PAGES}
+    big = {page: n for page, n in sizes.items() if n > MAX_PAGE_BYTES}
+    assert not big, f"pages over {MAX_PAGE_BYTES} bytes: {big}"
+
+
+_SCRIPT_RE = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.I | re.S)
+_SRC_RE = re.compile(r'\ssrc\s*=\s*["\']([^"\']+)["\']', re.I)
+
+
+def test_plotly_js_loaded_once_from_static():
+    """A page with a figure loads plotly.js exactly once, from ``_static/l2lab_js/plotly.min.js``,
+    before require.js, and inlines no copy of it; a page without a figure does not load it."""
+    if not PAGES:
+        _skip_or_fail(f"no built pages under {HTML}: run `make book` first")
+    assert (HTML / "_static" / PLOTLY_JS).is_file(), f"_static/{PLOTLY_JS} was not copied"
+    with_figures = 0
+    for page in PAGES:
+        text = (HTML / page).read_text(encoding="utf8", errors="replace")
+        scripts = [(_SRC_RE.search(attrs), body) for attrs, body in _SCRIPT_RE.findall(text)]
+        srcs = [m.group(1) for m, _ in scripts if m]
+        plotly_srcs = [s for s in srcs if re.search(r"plotly[^/]*\.js", s)]
+        inlined = [len(body) for m, body in scripts if m is None and len(body) > 1_000_000]
+        assert "plotly.js v" not in text and not inlined, f"{page}: plotly.js inlined {inlined}"
+        has_figure = re.search(r'class=\\?"plotly-graph-div', text) is not None
+        if not has_figure:
+            assert not plotly_srcs, f"{page} has no figure but loads {plotly_srcs}"
+            continue
+        with_figures += 1
+        assert len(plotly_srcs) == 1, f"{page}: plotly.js loaded {len(plotly_srcs)} times"
+        src = plotly_srcs[0].split("?")[0]
+        assert src.endswith("_static/" + PLOTLY_JS), f"{page}: plotly.js from {src}"
+        assert ((HTML / page).parent / src).resolve() == (HTML / "_static" / PLOTLY_JS).resolve()
+        require = [i for i, s in enumerate(srcs) if s.split("?")[0].endswith("require.js")]
+        if require:   # a plain script after require.js could be taken for an anonymous define()
+            assert srcs.index(plotly_srcs[0]) < require[0], f"{page}: plotly.js after require.js"
+    assert with_figures, "no built page has a plotly figure"
 
 
 def test_every_executed_notebook_succeeded():
