@@ -20,9 +20,10 @@ def _l2lab_register_plotly_renderer() -> None:
         """``text/html`` of ``plotly.io.to_html`` without plotly.js and without MathJax."""
 
         def to_mimebundle(self, fig_dict):
+            # auto_play=False: to_html's default would play every frame of a slider figure
             html = pio.to_html(fig_dict, include_plotlyjs=False, include_mathjax=False,
-                               full_html=False, default_width="100%", default_height=525,
-                               validate=False)
+                               auto_play=False, full_html=False, default_width="100%",
+                               default_height=525, validate=False)
             return {"text/html": html}
 
     pio.renderers["l2lab_book"] = BookRenderer()
