@@ -24,7 +24,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["cli_type", "bad_value", "bad_type", "argument_of", "integer", "positive_int", "nonneg_int", "real",
+__all__ = ["float32_exact", "prng_seed", "int32_steps", "INT32_MAX", "SEED_LIMIT",
+           "cli_type", "bad_value", "bad_type", "argument_of", "integer", "positive_int", "nonneg_int", "real",
            "finite", "positive_float", "nonneg_float", "one_of", "boolean", "string", "path", "curve",
            "same_length", "real_array", "broadcast_shape", "broadcastable", "times",
            "matrix", "symmetric_matrix", "probability_rows",
@@ -126,6 +127,34 @@ def real(name: str, value: Any, *, minimum: Optional[float] = None, maximum: Opt
 def finite(name: str, value: Any) -> float:
     """``value`` as a finite ``float`` (any sign); see :func:`real`."""
     return real(name, value)
+
+
+INT32_MAX = 2 ** 31 - 1      # the engine counts steps in int32
+SEED_LIMIT = 2 ** 32         # jax.random.PRNGKey keeps 32 bits of a seed
+
+
+def float32_exact(name: str, value: Any) -> float:
+    """A real number that float32 holds as itself up to its rounding (relative error at most
+    2^-24): 0, or a normal float32 magnitude. 1e-50 (float32 0), 1e39 (inf) and subnormals (which
+    lose digits) are refused: the engine would train with another number than the one recorded."""
+    x = finite(name, value)
+    y = float(np.float32(x))
+    if x != 0 and not (np.isfinite(y) and abs(y - x) <= 2.0 ** -24 * abs(x)
+                       and abs(y) >= float(np.finfo(np.float32).tiny)):
+        raise bad_value(name, f"{_fmt(value)} is not a float32 number (it would train as {y!r}); "
+                              f"use a value between {np.finfo(np.float32).tiny:.3g} and {np.finfo(np.float32).max:.3g}")
+    return x
+
+
+def prng_seed(name: str, value: Any) -> int:
+    """A seed the PRNG keeps whole: an integer in [0, 2^32) (``jax.random.PRNGKey`` keeps 32
+    bits, so 2^32 would repeat seed 0)."""
+    return integer(name, value, minimum=0, maximum=SEED_LIMIT - 1)
+
+
+def int32_steps(name: str, value: Any) -> int:
+    """A positive step count the engine's int32 counter holds: 1 <= value <= 2^31 - 1."""
+    return integer(name, value, minimum=1, maximum=INT32_MAX)
 
 
 def positive_float(name: str, value: Any) -> float:

@@ -4,8 +4,9 @@ runner, cli). Kept so that old code, saved notebooks and ``python -m l2lab.sweep
 from l2lab.engine.cli import main
 from l2lab.engine.models import ARCHS
 from l2lab.engine.presets import preset
-from l2lab.engine.records import MANIFEST_FORMAT, RECORD_FORMAT, Record, load_sweep, truncate
-from l2lab.engine.runner import CONFIG_BATCHINGS, load_data, resolve_config_batching, run_sweep
+from l2lab.engine.loading import load_sweep
+from l2lab.engine.records import MANIFEST_FORMAT, RECORD_FORMAT, Record, truncate
+from l2lab.engine.runner import CONFIG_BATCHINGS, SweepInterrupted, load_data, resolve_config_batching, run_sweep
 from l2lab.engine.spec import (BUDGET_KINDS, IMAGE_SIZES, SweepSpec, config_id, expand, group_configs,
                                parse_budget, spec_id)
 from l2lab.scales import SCALES

@@ -164,14 +164,14 @@ def _check_params(params) -> None:
 
 
 def _check_stop_args(eta, lam, tol, max_steps, points_per_octave, patience, min_below, seed, progress):
-    _checks.positive_float("eta", eta)
-    _checks.positive_float("lam", lam)
-    _checks.nonneg_float("tol", tol)
-    _checks.positive_int("max_steps", max_steps)
+    _checks.float32_exact("eta", _checks.positive_float("eta", eta))
+    _checks.float32_exact("lam", _checks.positive_float("lam", lam))
+    _checks.real("tol", tol, minimum=0.0, maximum=1.0, open_maximum=True)
+    _checks.int32_steps("max_steps", max_steps)
     _checks.positive_int("points_per_octave", points_per_octave)
     _checks.real("patience", patience, minimum=1.0)
     _checks.positive_int("min_below", min_below)
-    _checks.nonneg_int("seed", seed)
+    _checks.prng_seed("seed", seed)
     _checks.boolean("progress", progress)
 
 

@@ -25,23 +25,26 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m l2lab.predict", description=__doc__.split("\n")[0].split(": ", 1)[1])
     p.add_argument("--arch", default="fc", choices=list(ARCHS))
     p.add_argument("--scale", default="tiny", choices=list(SCALES))
-    p.add_argument("--budget", required=True, type=c.cli_type("an integer", int, lambda v: c.positive_int("budget", v)),
+    steps = lambda name: c.cli_type("an integer", int, lambda v: c.int32_steps(name, v))
+    f32 = lambda name: c.cli_type("a number", float, lambda v: c.float32_exact(name, c.positive_float(name, v)))
+    p.add_argument("--budget", required=True, type=steps("budget"),
                    help="training budget T in SGD steps (> 0)")
     p.add_argument("--schedule", default="constant", choices=list(SCHEDULES),
                    help="learning-rate schedule of the budgeted run; paper: lam_pred = c / T1, T1 = 0.3 T")
     in_unit = lambda v: c.real("momentum", v, minimum=0.0, maximum=1.0, open_maximum=True)
     p.add_argument("--momentum", type=c.cli_type("a number", float, in_unit),
                    help="heavy-ball momentum in [0, 1) (default: the preset's)")
-    p.add_argument("--eta", type=c.cli_type("a number", float, lambda v: c.positive_float("eta", v)),
+    p.add_argument("--eta", type=f32("eta"),
                    help="learning rate of the measurement (> 0; default: the preset's middle one)")
     p.add_argument("--lam", default=DEFAULT_LAM,
-                   type=c.cli_type("a number", float, lambda v: c.positive_float("lam", v)),
+                   type=f32("lam"),
                    help=f"the large L2 parameter of the measurement (> 0; default {DEFAULT_LAM})")
-    p.add_argument("--tol", type=c.cli_type("a number", float, lambda v: c.nonneg_float("tol", v)),
+    p.add_argument("--tol", type=c.cli_type("a number", float,
+                                            lambda v: c.real("tol", v, minimum=0.0, maximum=1.0, open_maximum=True)),
                    help="t* tolerance in accuracy (>= 0; default: the preset's t_star_tol)")
-    p.add_argument("--max-steps", type=c.cli_type("an integer", int, lambda v: c.positive_int("max_steps", v)),
+    p.add_argument("--max-steps", type=steps("max_steps"),
                    help="stop the measurement here if the peak is not yet certain (default: the preset's)")
-    p.add_argument("--seed", default=0, type=c.cli_type("an integer", int, lambda v: c.nonneg_int("seed", v)))
+    p.add_argument("--seed", default=0, type=c.cli_type("an integer", int, lambda v: c.prng_seed("seed", v)))
     p.add_argument("--no-progress", action="store_true")
     return p
 

@@ -21,8 +21,9 @@ from l2lab.engine.models import ARCHS, make_model
 from l2lab.engine.objective import l2_penalty, mse_loss, total_loss, xent_loss
 from l2lab.engine.optimizers import lr_factor, make_autol2_optimizer, make_optimizer
 from l2lab.engine.presets import PRESETS, preset
-from l2lab.engine.records import Record, load_sweep, truncate
-from l2lab.engine.runner import CONFIG_BATCHINGS, load_data, resolve_config_batching, run_sweep
+from l2lab.engine.loading import load_sweep
+from l2lab.engine.records import Record, truncate
+from l2lab.engine.runner import CONFIG_BATCHINGS, SweepInterrupted, load_data, resolve_config_batching, run_sweep
 from l2lab.engine.settings import (LAM_SCHEDULES, LOSSES, OPTIMIZERS, SCHEDULES, EngineSettings,
                                    parse_lam_schedule)
 from l2lab.engine.spec import SweepSpec, config_id, expand, group_configs, parse_budget, spec_id
@@ -37,5 +38,5 @@ __all__ = [
     "total_loss", "measurement_grid", "seed_keys", "set_hyperparams", "augmentation", "check_dataset",
     "lam_change_steps", "kernel_leaves", "kernel_norms", "kernel_paths", "path_str",
     "parse_lam_schedule", "LOSSES", "SCHEDULES", "LAM_SCHEDULES", "OPTIMIZERS", "CONFIG_BATCHINGS",
-    "resolve_config_batching",
+    "resolve_config_batching", "SweepInterrupted",
 ]

@@ -18,7 +18,7 @@ from l2lab import measure as _measure
 from l2lab.engine.models import ARCHS
 from l2lab.engine.presets import preset
 from l2lab.engine.records import Record
-from l2lab.engine.runner import CONFIG_BATCHINGS, load_data, run_sweep
+from l2lab.engine.runner import CONFIG_BATCHINGS, SweepInterrupted, load_data, run_sweep
 from l2lab.engine.settings import LOSSES, OPTIMIZERS, SCHEDULES, parse_lam_schedule
 from l2lab.engine.spec import IMAGE_SIZES, SweepSpec, expand, parse_budget, validate_spec
 from l2lab.scales import SCALES
@@ -90,11 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--scale", default="tiny", choices=list(SCALES))
     p.add_argument("--dataset", choices=list(_data.DATASET_NAMES),
                    help="l2lab.data name (default: the preset's)")
-    p.add_argument("--etas", type=_cli_list("numbers", float, "etas", _checks.positive_float),
+    p.add_argument("--etas", type=_cli_list("numbers", float, "etas",
+                                            lambda n, v: _checks.float32_exact(n, _checks.positive_float(n, v))),
                    help="comma-separated learning rates (> 0)")
-    p.add_argument("--lams", type=_cli_list("numbers", float, "lams", _checks.nonneg_float),
+    p.add_argument("--lams", type=_cli_list("numbers", float, "lams",
+                                            lambda n, v: _checks.float32_exact(n, _checks.nonneg_float(n, v))),
                    help="comma-separated L2 parameters (>= 0)")
-    p.add_argument("--seeds", type=_cli_list("integers", int, "seeds", _checks.nonneg_int),
+    p.add_argument("--seeds", type=_cli_list("integers", int, "seeds", _checks.prng_seed),
                    help="comma-separated seeds (>= 0)")
     p.add_argument("--budget", type=_cli_type("a budget", str, _budget_arg),
                    help="'etalam:2', 'steps:1000', 'epochs:10' or 'etalam-epochs:0.1'")
@@ -111,7 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--points-per-octave", type=pos_int("points_per_octave"))
     p.add_argument("--eval-batch-size", type=pos_int("eval_batch_size"),
                    help="evaluate the train/test sets in chunks of this size (default: the preset's)")
-    p.add_argument("--max-steps", type=pos_int("max_steps"))
+    p.add_argument("--max-steps", type=_cli_type("an integer", int,
+                                                 lambda v: _checks.int32_steps("max_steps", v)))
     p.add_argument("--bucket", type=number("bucket", minimum=1.0, allow_inf=True),
                    help="budget grouping factor >= 1 (1: equal budgets only)")
     p.add_argument("--max-group-size", type=pos_int("max_group_size"))
@@ -123,8 +126,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="AutoL2: measure every this many steps (SM E: 5)")
     p.add_argument("--optimizer", choices=list(OPTIMIZERS),
                    help="'sgd' (default, the paper's), 'adam' (coupled L2) or 'adamw' (decoupled decay)")
-    p.add_argument("--t-star-tol", type=number("t_star_tol", minimum=0.0),
-                   help="accuracy tolerance of the recorded t* (>= 0; paper: 0.005)")
+    p.add_argument("--t-star-tol", type=number("t_star_tol", minimum=0.0, maximum=1.0, open_maximum=True),
+                   help="accuracy tolerance of the recorded t* (in [0, 1); paper: 0.005)")
     p.add_argument("--checkpoint-seconds", type=number("checkpoint_seconds", minimum=0.0, allow_inf=True),
                    default=60.0)
     p.add_argument("--config-batching", default="auto", choices=list(CONFIG_BATCHINGS),
@@ -189,10 +192,13 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Record]:
     try:
         recs = run_sweep(spec, out, train_ds=train_ds, test_ds=test_ds, progress=not a.no_progress,
                          checkpoint_seconds=a.checkpoint_seconds, config_batching=a.config_batching)
-    except ValueError as e:      # out holds a different sweep (checked before any training)
-        if _checks.argument_of(e) != "out_dir":
+    except SweepInterrupted as e:     # run_sweep printed how far it got and that this command resumes
+        raise SystemExit(128 + e.signum) from None
+    except ValueError as e:      # out holds another sweep, or the model does not fit (before anything is written)
+        opt = _option(_checks.argument_of(e))
+        if opt is None:
             raise
-        p.error(f"argument --out: {e}")
+        p.error(f"argument {opt}: {e}")
     _summary(recs, time.perf_counter() - t0, out)
     return recs
 

@@ -14,7 +14,7 @@ import math
 import os
 import subprocess
 import tempfile
-from typing import Any, Dict, List, NamedTuple
+from typing import Any, Dict, NamedTuple
 
 import jax
 import numpy as np
@@ -22,11 +22,12 @@ import numpy as np
 from l2lab import _checks
 from l2lab import measure as _measure
 from l2lab.engine.core import TrainResult, lam_change_steps
+from l2lab.engine.folder import TMP_PREFIX, TMP_SUFFIX, content_hash
 from l2lab.engine.settings import parse_lam_schedule
 from l2lab.engine.train import TrainConfig
 
 __all__ = ["Record", "RECORD_FORMAT", "MANIFEST_FORMAT", "CURVES", "atomic_write_bytes", "nan_to_none",
-           "write_json", "npz_bytes", "provenance", "record_dict", "load_sweep", "truncate"]
+           "write_json", "npz_bytes", "provenance", "record_dict", "parse_record", "truncate"]
 
 RECORD_FORMAT = "l2lab.sweep.record/1"
 MANIFEST_FORMAT = "l2lab.sweep.manifest/1"
@@ -56,11 +57,21 @@ class Record(NamedTuple):
 
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically: a temporary file of the engine's own name pattern
+    (``.l2lab-<name>.<random>.tmp``, :func:`l2lab.engine.folder.is_temporary_file`) in the same
+    folder, synced, then renamed over ``path``; its mode follows the umask (as ``open`` would)."""
     d = os.path.dirname(path) or "."
     os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=f"{TMP_PREFIX}{os.path.basename(path)}.", suffix=TMP_SUFFIX)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -114,9 +125,10 @@ def npz_bytes(**arrays) -> bytes:
     return buf.getvalue()
 
 
-def record_dict(spec, engine, g, cid, c, k, group_size, out, prov) -> Dict[str, Any]:
+def record_dict(spec, sweep_id, engine, g, cid, c, k, group_size, out, prov) -> Dict[str, Any]:
     """The record dict of configuration ``c`` (index ``k`` of its group ``g``; ``out``: the
-    group's :class:`l2lab.engine.runner.GroupOutput`)."""
+    group's :class:`l2lab.engine.runner.GroupOutput`), bound to its sweep (``sweep``: the spec id
+    ``sweep_id``) and its configuration (``config_hash``, :func:`l2lab.engine.folder.content_hash`)."""
     m = int(np.searchsorted(out.grid, c.steps))      # first grid point >= T_c
     steps = np.concatenate([out.grid[:m], [c.steps]])
     curves = {name: out.rows[: m + 1, q, k].tolist() for q, name in enumerate(CURVES)}
@@ -125,7 +137,8 @@ def record_dict(spec, engine, g, cid, c, k, group_size, out, prov) -> Dict[str, 
     diverged = bool(out.diverged[k]) or not np.all(np.isfinite(out.rows[: m + 1, :, k]))
     changes = lam_change_steps(engine.lam_kind, engine.lam_until, int(out.step[k]),
                                        None if out.log is None else out.log[k])
-    return {"format": RECORD_FORMAT, "id": cid, "group": g, "config": c._asdict(),
+    return {"format": RECORD_FORMAT, "id": cid, "sweep": sweep_id, "config_hash": content_hash(c._asdict()),
+            "group": g, "config": c._asdict(),
             "arch": spec.arch, "model_kwargs": spec.to_json()["model_kwargs"], "dataset": spec.dataset,
             "curves": dict(steps=steps.tolist(), **curves, lam=out.lams[: m + 1, k].tolist()),
             "lam_changes": changes.tolist(),
@@ -135,41 +148,26 @@ def record_dict(spec, engine, g, cid, c, k, group_size, out, prov) -> Dict[str, 
             "wall_time": out.wall, "group_size": group_size, "provenance": prov}
 
 
-def load_sweep(directory: str) -> List[Record]:
-    """All finished records under ``directory/records`` (sorted by group, then id)."""
-    if not isinstance(directory, (str, os.PathLike)):
-        raise TypeError(f"directory must be a path, got {type(directory).__name__}")
-    rec_dir = os.path.join(os.fspath(directory), "records")
-    if not os.path.isdir(rec_dir):
-        raise ValueError(f"directory {directory!r} holds no sweep (no records/ folder)")
-    out = []
-    for name in sorted(os.listdir(rec_dir)):
-        if not name.endswith(".json") or name.startswith("."):
-            continue
-        with open(os.path.join(rec_dir, name)) as f:
-            raw = json.load(f)
-        if raw.get("format") != RECORD_FORMAT:
-            raise ValueError(f"{name}: unknown record format {raw.get('format')!r}")
-        nan = lambda v: float("nan") if v is None else float(v)
-        cur = raw["curves"]
-        cfg = TrainConfig(**raw["config"])
-        arrays = [np.asarray([nan(v) for v in cur[k]], np.float64) for k in CURVES]
-        if "lam" in cur:
-            lam = np.asarray([nan(v) for v in cur["lam"]], np.float64)
-        else:       # written before lam curves: constant lam, NaN where the run had diverged
-            lam = np.where(np.isnan(arrays[0]), np.nan, float(np.float32(cfg.lam)))
-        kn = cur.get("kernel_norms")        # None: written before kernel norms were recorded
-        if kn is not None:
-            kn = {p: np.asarray([nan(v) for v in kn[p]], np.float64) for p in sorted(kn)}
-        res = TrainResult(np.asarray(cur["steps"], np.int64), *arrays, diverged=bool(raw["diverged"]),
-                                 diverged_at=int(raw["diverged_at"]), wall_time=float(raw["wall_time"]),
-                                 lam=lam, lam_changes=np.asarray(raw.get("lam_changes", []), np.int64),
-                                 kernel_norms=kn)
-        out.append(Record(raw["id"], int(raw["group"]), cfg, raw["arch"],
-                          raw["dataset"], raw["model_kwargs"], res, nan(raw["t_star"]),
-                          nan(raw["peak_accuracy"]), raw["provenance"], raw))
-    out.sort(key=lambda r: (r.group, r.id))
-    return out
+def parse_record(raw: Dict[str, Any]) -> Record:
+    """The :class:`Record` of a record's JSON dict (NaN restored; fields added to the format
+    later at their old meaning: a constant lam, no kernel norms)."""
+    nan = lambda v: float("nan") if v is None else float(v)
+    cur = raw["curves"]
+    cfg = TrainConfig(**raw["config"])
+    arrays = [np.asarray([nan(v) for v in cur[k]], np.float64) for k in CURVES]
+    if "lam" in cur:
+        lam = np.asarray([nan(v) for v in cur["lam"]], np.float64)
+    else:       # written before lam curves: constant lam, NaN where the run had diverged
+        lam = np.where(np.isnan(arrays[0]), np.nan, float(np.float32(cfg.lam)))
+    kn = cur.get("kernel_norms")        # None: written before kernel norms were recorded
+    if kn is not None:
+        kn = {p: np.asarray([nan(v) for v in kn[p]], np.float64) for p in sorted(kn)}
+    res = TrainResult(np.asarray(cur["steps"], np.int64), *arrays, diverged=bool(raw["diverged"]),
+                      diverged_at=int(raw["diverged_at"]), wall_time=float(raw["wall_time"]),
+                      lam=lam, lam_changes=np.asarray(raw.get("lam_changes", []), np.int64),
+                      kernel_norms=kn)
+    return Record(raw["id"], int(raw["group"]), cfg, raw["arch"], raw["dataset"], raw["model_kwargs"], res,
+                  nan(raw["t_star"]), nan(raw["peak_accuracy"]), raw["provenance"], raw)
 
 
 def truncate(record: Record, steps: int) -> Record:

@@ -51,9 +51,11 @@ CLI: ``python -m l2lab.sweep --arch fc --scale tiny --out data/sweeps/fc-tiny`` 
 """
 from __future__ import annotations
 
-import json
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
@@ -66,14 +68,16 @@ from l2lab import _checks
 from l2lab.engine import lock as _lock
 from l2lab.engine import models as _models
 from l2lab.engine.core import Engine, measurement_grid, seed_keys
-from l2lab.engine.records import (MANIFEST_FORMAT, Record, atomic_write_bytes, load_sweep, npz_bytes,
-                                  provenance, record_dict, write_json)
-from l2lab.engine.spec import SweepSpec, config_id, expand, group_configs, validate_spec
+from l2lab.engine import folder
+from l2lab.engine.loading import load_sweep
+from l2lab.engine.records import (MANIFEST_FORMAT, Record, atomic_write_bytes, npz_bytes, provenance,
+                                  record_dict, write_json)
+from l2lab.engine.spec import SweepSpec, config_id, expand, group_configs, spec_id, validate_spec
 from l2lab.engine.train import progress_bar
 from l2lab.engine.tree import kernel_paths
 
 __all__ = ["run_sweep", "load_data", "resolve_config_batching", "CONFIG_BATCHINGS", "GroupOutput",
-           "GroupRunner"]
+           "GroupRunner", "GroupCheckpoint", "SweepInterrupted"]
 
 # ----------------------------------------------------------------------------- running
 
@@ -123,41 +127,87 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     if len(set(ids)) != len(ids):
         raise ValueError("duplicate (seed, eta, lam) in the spec")
     manifest = _manifest(spec, train_ds, test_ds, configs, ids, dropped, groups)
-    _check_manifest(out_dir, manifest)     # a different sweep there: fail before any model
-    # then the model and engine: a bad model_kwargs (width 0) fails before the folder is written
+    # nothing is written until the whole plan is known to be valid: the folder, then the model
+    if _same_sweep(out_dir, manifest) and _finished(out_dir, manifest):
+        return load_sweep(out_dir)            # a finished sweep: read only (a read-only disk is fine)
+    _check_writable(out_dir)
     run = GroupRunner(spec, train_ds, test_ds, devices, config_batching)
+    try:
+        for seed in spec.seeds:               # allocates the model: a width too large fails here
+            run.init_params(int(seed))
+    except (MemoryError, RuntimeError) as e:  # XlaRuntimeError: RESOURCE_EXHAUSTED
+        raise _checks.bad_value("model_kwargs", f"{spec.model_kwargs} does not fit in memory "
+                                                f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
     os.makedirs(out_dir, exist_ok=True)
     wait = lambda: print(f"run_sweep: another process is running {out_dir}; waiting for it",
                          file=sys.stderr, flush=True)
-    with _lock.folder_lock(out_dir, on_wait=wait if progress else None):
-        _run_groups(spec, out_dir, manifest, run, configs, ids, groups, progress, checkpoint_seconds)
+    with _lock.folder_lock(out_dir, on_wait=wait if progress else None), _signals() as stop:
+        _run_groups(spec, out_dir, manifest, run, configs, ids, groups, progress, checkpoint_seconds, stop)
     return load_sweep(out_dir)
 
 
-def _run_groups(spec, out_dir, manifest, run, configs, ids, groups, progress, checkpoint_seconds) -> None:
+def _run_groups(spec, out_dir, manifest, run, configs, ids, groups, progress, checkpoint_seconds, stop) -> None:
     """The part of :func:`run_sweep` that runs under the folder's lock: write the manifest if
-    there is none yet, then train and record every group without all its records."""
-    if not _check_manifest(out_dir, manifest):
-        write_json(os.path.join(out_dir, "manifest.json"), dict(manifest, provenance=provenance()))
-    rec_dir, ck_dir = os.path.join(out_dir, "records"), os.path.join(out_dir, "checkpoints")
-    _remove_temporary_files((out_dir, rec_dir, ck_dir))
-    todo = [g for g, idx in enumerate(groups)
-            if not all(os.path.exists(os.path.join(rec_dir, ids[i] + ".json")) for i in idx)]
+    there is none yet, tidy the folder (the engine's temporary files, stale checkpoints, records
+    that do not belong), then train and record every group without all its records."""
+    if not _same_sweep(out_dir, manifest):
+        write_json(os.path.join(out_dir, folder.MANIFEST), dict(manifest, provenance=provenance()))
+    rec_dir, ck_dir = os.path.join(out_dir, folder.RECORDS), os.path.join(out_dir, folder.CHECKPOINTS)
+    folder.remove_temporary_files(out_dir)
+    sweep_id = spec_id(spec)
+    have = _belonging_records(out_dir, manifest, quarantine=True)
+    todo = [g for g, idx in enumerate(groups) if not all(ids[i] in have for i in idx)]
+    for g in set(range(len(groups))) - set(todo):          # a kill between last record and removal
+        if os.path.exists(os.path.join(ck_dir, f"g{g}.npz")):
+            os.unlink(os.path.join(ck_dir, f"g{g}.npz"))
     done = len(configs) - sum(len(groups[g]) for g in todo)
     bar = progress_bar(total=sum(configs[i].steps for g in todo for i in groups[g]), disable=not progress,
                        unit="step", unit_scale=True, smoothing=0.05, desc=f"sweep {done}/{len(configs)} configs")
     prov = provenance()
-    for g in todo:
-        cfgs = [configs[i] for i in groups[g]]
-        out = run.train(cfgs, os.path.join(ck_dir, f"g{g}.npz"), checkpoint_seconds, bar)
-        for k, i in enumerate(groups[g]):
-            rec = record_dict(spec, run.engine, g, ids[i], configs[i], k, len(cfgs), out, prov)
-            write_json(os.path.join(rec_dir, ids[i] + ".json"), rec)
-        if os.path.exists(os.path.join(ck_dir, f"g{g}.npz")):
-            os.unlink(os.path.join(ck_dir, f"g{g}.npz"))
-        done += len(cfgs)
-        bar.set_description(f"sweep {done}/{len(configs)} configs")
+    try:
+        for g in todo:
+            if stop() is not None:
+                raise SweepInterrupted(stop(), "between groups")
+            cfgs = [configs[i] for i in groups[g]]
+            ck = GroupCheckpoint(os.path.join(ck_dir, f"g{g}.npz"), sweep_id, tuple(ids[i] for i in groups[g]),
+                                 out_dir)
+            out = run.train(cfgs, ck, checkpoint_seconds, bar, stop)
+            for k, i in enumerate(groups[g]):
+                rec = record_dict(spec, sweep_id, run.engine, g, ids[i], configs[i], k, len(cfgs), out, prov)
+                write_json(os.path.join(rec_dir, ids[i] + ".json"), rec)
+            if os.path.exists(ck.path):
+                os.unlink(ck.path)
+            done += len(cfgs)
+            bar.set_description(f"sweep {done}/{len(configs)} configs")
+    except SweepInterrupted as e:
+        bar.close()
+        name = signal.Signals(e.signum).name
+        print(f"run_sweep: stopped by {name} with {done} of {len(configs)} configurations finished ({e.where}); "
+              "run the same command again to resume", file=sys.stderr, flush=True)
+        raise
     bar.close()
+
+
+@contextlib.contextmanager
+def _signals():
+    """SIGINT and SIGTERM set a flag that the sweep reads at its safe points (``stop()`` gives
+    the signal number or None); a second one stops at once. Only in the main thread."""
+    got: List[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+
+    def handler(signum, frame):
+        if got:
+            raise KeyboardInterrupt
+        got.append(signum)
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: got[0] if got else None
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def _check_run_args(spec, out_dir, train_ds, test_ds, devices, checkpoint_seconds, config_batching):
@@ -172,13 +222,27 @@ def _check_run_args(spec, out_dir, train_ds, test_ds, devices, checkpoint_second
     devices = list(devices) if devices is not None else jax.devices()
     if not devices:
         raise ValueError("devices must not be empty")
-    return os.fspath(out_dir), devices
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise _checks.bad_value("out_dir", f"{out_dir!r} is not a folder")
+    return out_dir, devices
+
+
+def _check_writable(out_dir: str) -> None:
+    """ValueError naming ``out_dir`` when the sweep could not write there (checked before
+    anything is written)."""
+    probe = out_dir
+    while not os.path.exists(probe):
+        probe = os.path.dirname(os.path.abspath(probe))
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise _checks.bad_value("out_dir", f"{out_dir!r} cannot be written ({probe!r} is not writable)")
 
 
 def _manifest(spec, train_ds, test_ds, configs, ids, dropped, groups) -> Dict[str, Any]:
-    """The manifest dict of a sweep (without provenance)."""
+    """The manifest dict of a sweep (without provenance); the spec's non-finite numbers encoded
+    (:func:`l2lab.engine.folder.encode_nonfinite`) so that it reads back exactly."""
     group_of = {i: g for g, idx in enumerate(groups) for i in idx}
-    return {"format": MANIFEST_FORMAT, "spec": spec.to_json(),
+    return {"format": MANIFEST_FORMAT, "spec": folder.encode_nonfinite(spec.to_json()),
             "data": {"train": getattr(train_ds, "name", None), "test": getattr(test_ds, "name", None),
                      "n_train": int(np.shape(train_ds.y)[0]), "n_test": int(np.shape(test_ds.y)[0])},
             "configs": [{"id": ids[i], "eta": c.eta, "lam": c.lam, "seed": c.seed, "steps": c.steps,
@@ -186,30 +250,34 @@ def _manifest(spec, train_ds, test_ds, configs, ids, dropped, groups) -> Dict[st
             "dropped": dropped, "groups": groups}
 
 
-def _check_manifest(out_dir: str, manifest: Dict[str, Any]) -> bool:
-    """Whether ``out_dir/manifest.json`` exists; if it does, check that it describes the same
-    sweep (ValueError naming ``out_dir`` otherwise)."""
-    mpath = os.path.join(out_dir, "manifest.json")
-    if not os.path.exists(mpath):
+def _same_sweep(out_dir: str, manifest: Dict[str, Any]) -> bool:
+    """Whether ``out_dir`` holds this sweep's manifest (False: no manifest, a fresh folder);
+    ValueError naming ``out_dir`` and the fields that differ if it holds another sweep, or an
+    unreadable manifest, or records without a manifest."""
+    old = folder.read_manifest(out_dir)
+    if old is None:
         return False
-    with open(mpath) as f:
-        old = json.load(f)
-    # fields added to SweepSpec after a sweep was written count as their defaults
-    old = dict(old, spec={**json.loads(json.dumps(SweepSpec().to_json())), **old.get("spec", {})})
-    if {k: old.get(k) for k in ("spec", "data", "configs")} != json.loads(json.dumps(
-            {k: manifest[k] for k in ("spec", "data", "configs")})):
-        raise _checks.bad_value("out_dir", f"{out_dir!r} holds a different sweep (manifest differs); "
-                                           "use another out_dir")
+    defaults = SweepSpec().to_json()
+    diff = folder.differences(folder.canonical_manifest(old, defaults), folder.canonical_manifest(manifest, defaults))
+    if diff:
+        raise _checks.bad_value("out_dir", f"{out_dir!r} holds a different sweep ({'; '.join(diff)}); use "
+                                           "another out_dir")
     return True
 
 
-def _remove_temporary_files(dirs: Sequence[str]) -> None:
-    """Delete the ``.*.tmp`` files a killed writer left in ``dirs``."""
-    for d in dirs:
-        if os.path.isdir(d):
-            for name in os.listdir(d):
-                if name.startswith(".") and name.endswith(".tmp"):
-                    os.unlink(os.path.join(d, name))
+def _belonging_records(out_dir: str, manifest: Dict[str, Any], *, quarantine: bool) -> set:
+    """Ids of the records in ``out_dir`` that belong to the sweep of ``manifest`` (the others are
+    moved to the quarantine when ``quarantine``, else skipped with a note)."""
+    return {r.id for r in load_sweep(out_dir, manifest=manifest, quarantine=quarantine)}
+
+
+def _finished(out_dir: str, manifest: Dict[str, Any]) -> bool:
+    """Whether every planned configuration has a record that belongs (reads only)."""
+    planned = {c["id"] for c in manifest["configs"]}
+    try:
+        return planned <= _belonging_records(out_dir, manifest, quarantine=False)
+    except ValueError:
+        return False
 
 
 class GroupOutput(NamedTuple):
@@ -275,15 +343,18 @@ class GroupRunner:
         lams.append(np.asarray(jax.device_get(lam)))                # (C,)
         return state
 
-    def train(self, cfgs, ck_path, checkpoint_seconds, bar) -> GroupOutput:
+    def train(self, cfgs, ck: "GroupCheckpoint", checkpoint_seconds, bar, stop=lambda: None) -> GroupOutput:
+        """Train one group (resuming from its checkpoint ``ck`` when it belongs to it);
+        ``stop()`` is asked after every measurement: a signal number makes the group save its
+        checkpoint and raise :class:`SweepInterrupted`."""
         padded = cfgs + [cfgs[-1]] * ((-len(cfgs)) % len(self.devices))
         grid = measurement_grid(max(c.steps for c in cfgs), self.spec.points_per_octave)
         t0 = time.perf_counter()
         state, kpaths = self.init_state(padded)
         rows, lams, kns, start, wall_before = [], [], [], 0, 0.0
-        if os.path.exists(ck_path):
-            state, rows, lams, kns, start, wall_before = _load_checkpoint(ck_path, state, self.shard, padded,
-                                                                          len(kpaths))
+        resumed = ck.load(state, self.shard, padded, len(kpaths))
+        if resumed is not None:
+            state, rows, lams, kns, start, wall_before = resumed
             bar.update(sum(min(int(grid[start]), c.steps) for c in cfgs))
         if start == 0 and not rows:
             state = self.measure(state, 0, kpaths, rows, lams, kns)
@@ -292,18 +363,61 @@ class GroupRunner:
             a, b = int(grid[j]), int(grid[j + 1])
             state = self.measure(state, b - a, kpaths, rows, lams, kns)
             bar.update(sum(min(b, c.steps) - min(a, c.steps) for c in cfgs))
-            if j + 1 < len(grid) - 1 and time.perf_counter() - last_ck >= checkpoint_seconds:
-                leaves = jax.device_get(jax.tree.leaves(state))
-                atomic_write_bytes(ck_path, npz_bytes(
-                    rows=np.stack(rows), lams=np.stack(lams), kns=np.stack(kns), start=np.int64(j + 1),
-                    wall=np.float64(wall_before + time.perf_counter() - t0),
-                    **{f"s{k}": np.asarray(l) for k, l in enumerate(leaves)}))
+            signum = stop()
+            due = time.perf_counter() - last_ck >= checkpoint_seconds
+            if j + 1 < len(grid) - 1 and (due or signum is not None):
+                ck.save(state, rows, lams, kns, j + 1, wall_before + time.perf_counter() - t0)
                 last_ck = time.perf_counter()
+            if signum is not None and j + 1 < len(grid) - 1:
+                raise SweepInterrupted(signum, f"group at step {b} of {int(grid[-1])}, checkpointed")
         log = None if state.lam_changes is None else np.asarray(jax.device_get(state.lam_changes))
         return GroupOutput(grid, np.stack(rows).astype(np.float64), np.stack(lams).astype(np.float64),
-                            np.stack(kns).astype(np.float64), kpaths, np.asarray(jax.device_get(state.diverged)),
-                            np.asarray(jax.device_get(state.step)), log, wall_before + time.perf_counter() - t0)
+                           np.stack(kns).astype(np.float64), kpaths, np.asarray(jax.device_get(state.diverged)),
+                           np.asarray(jax.device_get(state.step)), log, wall_before + time.perf_counter() - t0)
 
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped by SIGINT or SIGTERM at a safe point (its state saved): running the same
+    sweep again resumes it. ``signum``: the signal; ``where``: how far the group got."""
+
+    def __init__(self, signum: int, where: str):
+        super().__init__(where)
+        self.signum, self.where = signum, where
+
+
+class GroupCheckpoint(NamedTuple):
+    """The checkpoint file of one group, bound to its sweep (``sweep_id``) and its
+    configurations (``ids``); ``out_dir`` for the quarantine."""
+
+    path: str
+    sweep_id: str
+    ids: tuple
+    out_dir: str
+
+    def save(self, state, rows, lams, kns, start: int, wall: float) -> None:
+        leaves = jax.device_get(jax.tree.leaves(state))
+        atomic_write_bytes(self.path, npz_bytes(
+            sweep=np.asarray(self.sweep_id), configs=np.asarray(self.ids), rows=np.stack(rows),
+            lams=np.stack(lams), kns=np.stack(kns), start=np.int64(start), wall=np.float64(wall),
+            **{f"s{k}": np.asarray(v) for k, v in enumerate(leaves)}))
+
+    def load(self, state, shard, cfgs, n_kernels):
+        """The saved ``(state, rows, lams, kns, start, wall)``, or None: no checkpoint, or one
+        that does not belong to this group or does not read (moved to the quarantine)."""
+        if not os.path.exists(self.path):
+            return None
+        try:
+            with np.load(self.path) as z:
+                if "sweep" not in z.files or str(z["sweep"]) != self.sweep_id:
+                    why = f"it belongs to sweep {str(z['sweep']) if 'sweep' in z.files else 'unknown'!r}"
+                elif tuple(str(i) for i in z["configs"]) != self.ids:
+                    why = "it holds other configurations than this group"
+                else:
+                    return _read_checkpoint(z, state, shard, cfgs, n_kernels)
+        except Exception as e:      # not an npz, truncated, or another tree: never used
+            why = f"it does not read ({type(e).__name__}: {e})"
+        folder.quarantine(self.out_dir, self.path, f"checkpoint not used: {why}")
+        return None
 
 
 CONFIG_BATCHINGS = ("auto", "vmap", "map")
@@ -319,25 +433,29 @@ def resolve_config_batching(mode: str, arch: str, platform: str) -> str:
     return "map" if platform == "cpu" and arch in ("cnn", "cnn_bn", "wrn") else "vmap"
 
 
-def _load_checkpoint(path: str, state: Any, shard: Any, cfgs: Sequence[Any], n_kernels: int):
-    """``(state, rows, lams, kns, start, wall)`` of the group checkpoint at ``path``; ``state``
-    gives the tree structure. A checkpoint written before lam curves were recorded (no ``lams``;
-    only constant-lam groups existed) gets each configuration's lam, NaN where its rows are; one
-    written before kernel norms were recorded (no ``kns``) gets NaN kernel norms for its rows."""
-    with np.load(path) as z:
-        leaves, treedef = jax.tree.flatten(state)
-        state = jax.tree.unflatten(treedef, [jax.device_put(z[f"s{k}"], shard) for k in range(len(leaves))])
-        rows = list(z["rows"])
-        if "lams" in z.files:
-            lams = list(z["lams"])
-        else:
-            lam0 = np.asarray([c.lam for c in cfgs], np.float32)
-            lams = [np.where(np.isnan(r[0]), np.float32(np.nan), lam0) for r in rows]
-        if "kns" in z.files:
-            kns = list(z["kns"])
-        else:
-            kns = [np.full((n_kernels, len(cfgs)), np.nan, np.float32) for _ in rows]
-        return state, rows, lams, kns, int(z["start"]), float(z["wall"])
+def _read_checkpoint(z, state: Any, shard: Any, cfgs: Sequence[Any], n_kernels: int):
+    """``(state, rows, lams, kns, start, wall)`` of an open group checkpoint ``z``; ``state``
+    gives the tree structure (a leaf of another shape is an error). A checkpoint written before
+    lam curves were recorded (no ``lams``; only constant-lam groups existed) gets each
+    configuration's lam, NaN where its rows are; one written before kernel norms were recorded
+    (no ``kns``) gets NaN kernel norms for its rows."""
+    leaves, treedef = jax.tree.flatten(state)
+    saved = [z[f"s{k}"] for k in range(len(leaves))]
+    for k, (a, b) in enumerate(zip(saved, leaves)):
+        if np.shape(a) != np.shape(b):
+            raise ValueError(f"leaf {k} has shape {np.shape(a)}, the group's state {np.shape(b)}")
+    state = jax.tree.unflatten(treedef, [jax.device_put(a, shard) for a in saved])
+    rows = list(z["rows"])
+    if "lams" in z.files:
+        lams = list(z["lams"])
+    else:
+        lam0 = np.asarray([c.lam for c in cfgs], np.float32)
+        lams = [np.where(np.isnan(r[0]), np.float32(np.nan), lam0) for r in rows]
+    if "kns" in z.files:
+        kns = list(z["kns"])
+    else:
+        kns = [np.full((n_kernels, len(cfgs)), np.nan, np.float32) for _ in rows]
+    return state, rows, lams, kns, int(z["start"]), float(z["wall"])
 
 
 def _kernel_rows(meas: Any, kpaths: Sequence[str]) -> np.ndarray:

@@ -20,7 +20,7 @@ from l2lab.engine.records import nan_to_none
 from l2lab.engine.settings import EngineSettings, parse_lam_schedule, settings_of
 from l2lab.engine.train import TrainConfig
 
-__all__ = ["SweepSpec", "parse_budget", "spec_id", "config_id", "budget_steps", "expand",
+__all__ = ["SweepSpec", "parse_budget", "spec_id", "spec_id_of_json", "config_id", "budget_steps", "expand",
            "group_configs", "validate_spec", "BUDGET_KINDS", "IMAGE_SIZES", "LATER_FIELDS"]
 
 BUDGET_KINDS = ("steps", "epochs", "etalam", "etalam-epochs")
@@ -105,8 +105,15 @@ def spec_id(spec: SweepSpec) -> str:
     """Short content hash of ``spec`` (12 hex digits), e.g. for a cache folder name that changes
     whenever the spec does (:func:`run_sweep` refuses a folder holding a different sweep)."""
     validate_spec(spec)
-    d = spec.to_json()
-    for k, v in LATER_FIELDS.items():      # at their defaults: the ids of older specs stay
+    return spec_id_of_json(spec.to_json())
+
+
+def spec_id_of_json(spec_json: Dict[str, Any]) -> str:
+    """:func:`spec_id` of a spec's JSON form (as :meth:`SweepSpec.to_json` gives it; a manifest's
+    ``spec`` once its non-finite numbers are decoded). Fields added later are left out at their
+    defaults, so the ids of older specs stay."""
+    d = {**SweepSpec().to_json(), **spec_json}
+    for k, v in LATER_FIELDS.items():
         if d[k] == v:
             del d[k]
     text = json.dumps(nan_to_none(d), sort_keys=True)
@@ -201,18 +208,23 @@ def validate_spec(spec: SweepSpec) -> None:
         if not isinstance(v, (tuple, list)) or len(v) == 0:
             raise _checks.bad_value(name, f"must be a non-empty tuple, got {v!r}")
     for e in spec.etas:
-        _checks.positive_float("etas", e)
+        _checks.float32_exact("etas", _checks.positive_float("etas", e))
     for l in spec.lams:
-        _checks.nonneg_float("lams", l)
+        _checks.float32_exact("lams", _checks.nonneg_float("lams", l))
     for s in spec.seeds:
-        _checks.nonneg_int("seeds", s)
+        _checks.prng_seed("seeds", s)
     parse_budget(spec.budget)
-    _checks.positive_int("max_steps", spec.max_steps)
+    _checks.int32_steps("max_steps", spec.max_steps)
     _checks.positive_int("max_group_size", spec.max_group_size)
     _checks.real("bucket", spec.bucket, minimum=1.0, allow_inf=True)
-    _checks.nonneg_float("t_star_tol", spec.t_star_tol)
+    _checks.real("t_star_tol", spec.t_star_tol, minimum=0.0, maximum=1.0, open_maximum=True)
     _checks.boolean("augment", spec.augment)
     _checks.one_of("image_size", spec.image_size, IMAGE_SIZES)
+    if spec.arch == "fc" and spec.image_size != 32:
+        raise _checks.bad_value("image_size", f"applies to the conv nets only, not to arch {spec.arch!r}")
+    if spec.lam_schedule != "autol2" and spec.autol2_every != LATER_FIELDS["autol2_every"]:
+        raise _checks.bad_value("autol2_every", f"applies to lam_schedule 'autol2' only, not to "
+                                                f"{spec.lam_schedule!r}")
     # batch_size, momentum, schedule, loss, eval_batch_size, augment, lam_schedule (its form;
     # "early:E" against each budget in expand), autol2_every, optimizer: EngineSettings's rules
     spec.settings

@@ -63,10 +63,10 @@ class TrainConfig(NamedTuple):
 
     def validate(self) -> "TrainConfig":
         """Raise ``ValueError``/``TypeError`` naming the bad field; return ``self``."""
-        _checks.positive_float("eta", self.eta)
-        _checks.nonneg_float("lam", self.lam)
-        _checks.positive_int("steps", self.steps)
-        _checks.nonneg_int("seed", self.seed)
+        _checks.float32_exact("eta", _checks.positive_float("eta", self.eta))
+        _checks.float32_exact("lam", _checks.nonneg_float("lam", self.lam))
+        _checks.int32_steps("steps", self.steps)
+        _checks.prng_seed("seed", self.seed)
         _checks.positive_int("points_per_octave", self.points_per_octave)
         self.settings
         parse_lam_schedule(self.lam_schedule, self.steps)

@@ -77,11 +77,11 @@ def accuracy_vs_budget_figure(rows) -> go.Figure:
     rows = _rows(rows)
     t = np.array([r.budget for r in rows], float)
     ys = {"tuned λ": [r.tuned.accuracy for r in rows],
-          "λ_pred = c/T": [r.predicted_accuracy.get(1.0, np.nan) for r in rows],
+          "λ<sub>pred</sub> = c/T": [r.predicted_accuracy.get(1.0, np.nan) for r in rows],
           "2c/T": [r.predicted_accuracy.get(2.0, np.nan) for r in rows]}
     return plots.line(t, ys, mode="lines+markers", title="Tuned against predicted λ",
                       xaxis="training budget T (steps)", yaxis="max test accuracy within T",
-                      log_x=True, dash={"λ_pred = c/T": "dash", "2c/T": "dot"})
+                      log_x=True, dash={"λ<sub>pred</sub> = c/T": "dash", "2c/T": "dot"})
 
 
 def autol2_figure(constant: Sequence, auto: Sequence, *, title: str = "AutoL2") -> go.Figure:

@@ -10,12 +10,20 @@ All figures share :data:`TEMPLATE` (white background, light grid, the same colou
 curve keeps its colour across frames and across chapters. Nothing here changes plotly's global
 state: the template is passed to each figure, never registered as the default.
 
-Labels are plain text (use Unicode: ``"γ"``, ``"λ"``, ``"η"``, ``"t·λ"``): LaTeX in plotly labels
-needs MathJax 2 with SVG output, which the book does not load.
+Labels are plain text (use Unicode: ``"γ"``, ``"λ"``, ``"η"``, ``"t·λ"``) with plotly's HTML
+subset for indices and exponents (``"σ<sub>w</sub>"``, ``"e<sup>−2λt</sup>"``), never a raw
+``_`` or ``^``: LaTeX in plotly labels needs MathJax 2 with SVG output, which the book does not
+load.
+
+Axes (:func:`finish`, which :func:`style`, :func:`place_title` and :func:`slider_figure` call):
+numbers as powers of ten (``exponentformat="power"``), never SI prefixes (``100μ``, ``20k``); a
+log axis spanning a decade or more has a tick at each power of ten only (``dtick=1``, no 2-9
+labels between them).
 """
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from numbers import Real
 from typing import Any
@@ -29,6 +37,7 @@ __all__ = [
     "COLORS",
     "TEMPLATE",
     "axis_range",
+    "finish",
     "frame_label",
     "line",
     "slider_figure",
@@ -51,9 +60,9 @@ TEMPLATE: go.layout.Template = go.layout.Template(
         paper_bgcolor="white",
         plot_bgcolor="white",
         xaxis=dict(showline=True, linecolor="#444", gridcolor="#e5e5e5", zeroline=False,
-                   ticks="outside", mirror=True),
+                   ticks="outside", mirror=True, exponentformat="power"),
         yaxis=dict(showline=True, linecolor="#444", gridcolor="#e5e5e5", zeroline=False,
-                   ticks="outside", mirror=True),
+                   ticks="outside", mirror=True, exponentformat="power"),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0),
         margin=dict(l=70, r=20, t=80, b=60),
         hovermode="closest",
@@ -209,10 +218,9 @@ def style(fig: go.Figure, *, title: str = "", xaxis: str = "", yaxis: str = "",
         xaxis=dict(title=dict(text=xaxis), type="log" if log_x else "linear"),
         yaxis=dict(title=dict(text=yaxis), type="log" if log_y else "linear"),
     )
-    place_title(fig, title)
     if height is not None:
         fig.update_layout(height=height)
-    return fig
+    return place_title(fig, title)
 
 
 def title_of(fig: go.Figure) -> str:
@@ -255,6 +263,48 @@ def place_title(fig: go.Figure, title: str | None = None) -> go.Figure:
         fig.update_layout(title=dict(text=title, x=0.0, xanchor="left", yref="container", y=1.0,
                                      yanchor="top", pad=dict(t=10), automargin=True),
                           margin=dict(t=40))
+    return finish(fig)
+
+
+_AXIS_RE = re.compile(r"([xy])axis(\d*)")
+
+
+def _axis_data(fig: go.Figure, letter: str, suffix: str) -> list[np.ndarray]:
+    """The values on axis ``<letter>axis<suffix>`` of every trace, in the data and the frames."""
+    ref = letter + suffix
+    traces_ = list(fig.data) + [tr for fr in (fig.frames or ()) for tr in (fr.data or ())]
+    out = []
+    for tr in traces_:
+        if (getattr(tr, f"{letter}axis", None) or letter) == ref:
+            out.append(_trace_arrays(tr, letter))
+    return out
+
+
+def finish(fig: go.Figure) -> go.Figure:
+    """Tick labels of every axis of ``fig`` (in place; returns ``fig``).
+
+    Every axis writes its numbers as powers of ten (``exponentformat="power"``: ``10⁻⁴``, never
+    the SI ``100μ``). A log axis whose range (its fixed ``range``, else its data) spans a decade
+    or more gets ``dtick=1``: a tick at each power of ten and no minor tick labels (2-9) between
+    them. :func:`style` and :func:`place_title` call it: call it again after making an axis
+    logarithmic by hand.
+    """
+    if not isinstance(fig, go.Figure):
+        raise TypeError(f"fig must be a plotly.graph_objects.Figure, got {type(fig).__name__}")
+    names = {"xaxis", "yaxis"} | {k for k in fig.layout.to_plotly_json() if _AXIS_RE.fullmatch(k)}
+    for name in sorted(names):
+        letter, suffix = _AXIS_RE.fullmatch(name).groups()
+        axis = fig.layout[name]
+        axis.exponentformat = "power"
+        if axis.type != "log":
+            continue
+        if axis.range is not None and axis.autorange is False:
+            span = float(axis.range[1]) - float(axis.range[0])
+        else:
+            rng = axis_range(_axis_data(fig, letter, suffix), log=True, pad=0.0)
+            span = 0.0 if rng is None else rng[1] - rng[0]
+        if span >= 1.0:
+            axis.update(dtick=1, minorloglabels="none")
     return fig
 
 
@@ -347,8 +397,11 @@ def slider_figure(frames: Mapping[Any, Sequence[go.Scatter]], *, slider_label: s
     of the same types, in the same order (build them with :func:`traces` from dicts with the
     same keys).
 
-    The axes do not rescale while the slider moves: unless ``x_range``/``y_range`` are given,
-    they are fixed to cover every frame's finite data (positive data on a log axis).
+    The y axis does not rescale while the slider moves: unless ``y_range`` is given, it is fixed
+    to cover every frame's finite data (positive data on a log axis). So is the x axis, unless
+    the frames cover different x (e.g. runs of different lengths) and ``x_range`` is not given:
+    then each frame carries the x range of its own data (no axis running to 20k steps for a
+    frame whose data end at 1.3k).
 
     Args:
       frames: ordered mapping ``label -> list of go.Scatter`` (at least one frame, at least one
@@ -398,6 +451,14 @@ def slider_figure(frames: Mapping[Any, Sequence[go.Scatter]], *, slider_label: s
                           log=log)
 
     xr, yr = fixed(x_range, "x", log_x), fixed(y_range, "y", log_y)
+    if x_range is None:
+        # frames that cover different x (runs of different lengths): each frame fits its own
+        per_frame = [axis_range([_trace_arrays(tr, "x") for tr in trs], log=log_x)
+                     for trs in frame_traces]
+        if None not in per_frame and len({tuple(r) for r in per_frame}) > 1:
+            for frame, rng in zip(fig.frames, per_frame):
+                frame.layout = go.Layout(xaxis=dict(range=rng, autorange=False))
+            xr = per_frame[active]
     if xr is not None:
         fig.update_xaxes(range=xr, autorange=False)
     if yr is not None:

@@ -16,7 +16,7 @@ __all__ = ["trace_figure", "kernel_slider_figure", "QUANTITIES"]
 
 #: Trace fields :func:`trace_figure` can draw, with their axis titles.
 QUANTITIES = {"kernel_norm": "||w||", "effective_lr": "η / ||w||²",
-              "angular_update": "angle(w_t, w_t+1) [rad]"}
+              "angular_update": "angle(w<sub>t</sub>, w<sub>t+1</sub>) [rad]"}
 
 
 def trace_figure(traces: Mapping[str, tracker.Trace], quantity: str, paths: Sequence[str], *,

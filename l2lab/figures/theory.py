@@ -51,7 +51,7 @@ def mode_figure(lam: float = 0.01, ratios: Sequence[float] = (0.3, 100.0),
                                                 for i, n in enumerate(curves)})
     return plots.slider_figure(frames, slider_label="k", active=ks.index(float(active_k)),
                                title=f"One mode of Eq. (3), λ = {lam:g}, y = {y:g}",
-                               xaxis="t", yaxis="f_mode", log_x=True)
+                               xaxis="t", yaxis="f<sub>mode</sub>", log_x=True)
 
 
 def mode_ratio_figure(lam: float = 0.01, k: float = 2.0,
@@ -68,13 +68,13 @@ def mode_ratio_figure(lam: float = 0.01, k: float = 2.0,
         frames[f"{r:.3g}"] = plots.traces(t, {
             f"k = {k:g}": theory.mse_mode(t, gamma, lam, k, y, f0),
             "linear model (k = 1)": theory.mse_mode(t, gamma, lam, 1.0, y, f0),
-            "kernel decay e^(-2(k-1)λt)": theory.kernel_decay(t, lam, k) if k >= 1 else
+            "kernel decay e<sup>−2(k−1)λt</sup>": theory.kernel_decay(t, lam, k) if k >= 1 else
             np.minimum(theory.kernel_decay(t, lam, k), 10.0),
-        }, dash={"linear model (k = 1)": "dash", "kernel decay e^(-2(k-1)λt)": "dot"})
+        }, dash={"linear model (k = 1)": "dash", "kernel decay e<sup>−2(k−1)λt</sup>": "dot"})
     active = int(np.argmin(np.abs(np.log(np.array(ratios) / 100.0))))
     return plots.slider_figure(frames, slider_label="γ/λ", active=active,
                                title=f"Learning and decay of one mode (λ = {lam:g})",
-                               xaxis="t", yaxis="f_mode", log_x=True, y_range=(-0.05, 1.1))
+                               xaxis="t", yaxis="f<sub>mode</sub>", log_x=True, y_range=(-0.05, 1.1))
 
 
 def mode_lambda_figure(gamma: float = 1.0, k: float = 2.0,
@@ -95,7 +95,7 @@ def mode_lambda_figure(gamma: float = 1.0, k: float = 2.0,
         }, dash={"linear model (k = 1)": "dash"})
     return plots.slider_figure(frames, slider_label="λ", active=len(lams) // 2,
                                title=f"One mode with γ = {gamma:g}: the decay follows 1/λ",
-                               xaxis="t", yaxis="f_mode", log_x=True, y_range=(-0.05, 1.1))
+                               xaxis="t", yaxis="f<sub>mode</sub>", log_x=True, y_range=(-0.05, 1.1))
 
 
 def kernel_decay_figure(results: dict, lam: float) -> go.Figure:
@@ -115,6 +115,6 @@ def kernel_decay_figure(results: dict, lam: float) -> go.Figure:
                         marker={"color": color, "size": 8})
         t = np.linspace(0, tr.ntk_t.max(), 200)
         fig.add_scatter(x=t, y=theory.kernel_decay(t, lam, k), mode="lines",
-                        name=f"e^(-2({k}-1)λt)", line={"color": color, "dash": "dash"})
+                        name=f"e<sup>−2({k}−1)λt</sup>", line={"color": color, "dash": "dash"})
     return plots.style(fig, title=f"Kernel decay during training (λ = {lam:g})",
-                       xaxis="t = step · η", yaxis="tr Θ_t / tr Θ_0", log_y=True)
+                       xaxis="t = step · η", yaxis="tr Θ<sub>t</sub> / tr Θ<sub>0</sub>", log_y=True)

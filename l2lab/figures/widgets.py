@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from l2lab import theory
+from l2lab.figures import plots
 
 __all__ = ["mode_explorer", "ModeExplorer", "static_page"]
 
@@ -76,9 +77,10 @@ class ModeExplorer:
                         line={"dash": "dash"})
         for x, label in ((1 / c["gamma"], "1/γ"), (1 / c["lam"], "1/λ")):
             fig.add_vline(x=x, line={"dash": "dot", "color": "gray"}, annotation_text=label)
-        fig.update_layout(xaxis={"type": "log", "title": "t"}, yaxis={"title": "f_mode / y_mode"},
+        fig.update_layout(xaxis={"type": "log", "title": "t"},
+                          yaxis={"title": "f<sub>mode</sub> / y<sub>mode</sub>"},
                           height=400, margin={"t": 30}, template="plotly_white")
-        return fig
+        return plots.finish(fig)   # powers of ten on the log axis
 
     def update(self) -> None:
         start = time.perf_counter()

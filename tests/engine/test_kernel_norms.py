@@ -93,6 +93,7 @@ def test_records_without_kernel_norms_load_with_none(tmp_path):
         pytest.skip("no committed fc-mnist5k-paper records")
     os.makedirs(tmp_path / "old" / "records")
     shutil.copy(src[0], tmp_path / "old" / "records")
+    shutil.copy(os.path.join(os.path.dirname(os.path.dirname(src[0])), "manifest.json"), tmp_path / "old")
     assert "kernel_norms" not in json.load(open(src[0]))["curves"]
     rec, = S.load_sweep(str(tmp_path / "old"))
     assert rec.result.kernel_norms is None

@@ -369,7 +369,8 @@ def test_spec_ids_of_specs_without_lam_schedules_are_unchanged():
     old = hashlib.sha256(json.dumps(records.nan_to_none(d), sort_keys=True).encode()).hexdigest()[:12]
     assert S.spec_id(SPEC) == old
     assert S.spec_id(SPEC._replace(lam_schedule="autol2")) != old
-    assert S.spec_id(SPEC._replace(autol2_every=10)) != old
+    assert S.spec_id(SPEC._replace(lam_schedule="autol2", autol2_every=10)) != S.spec_id(
+        SPEC._replace(lam_schedule="autol2"))
 
 
 def test_truncated_autol2_record_equals_a_run_with_the_shorter_budget(tmp_path):

@@ -167,7 +167,7 @@ def test_minibatches_cover_each_epoch_once():
     for epoch in range(2):
         seen = []
         for i in range(4):
-            xb, _ = eng._batch(st._replace(step=jnp.int32(epoch * 4 + i)), eng.data)
+            xb, _ = eng.batch(st._replace(step=jnp.int32(epoch * 4 + i)), eng.data)
             seen.extend(np.asarray(xb[:, 0]).astype(int).tolist())
         assert sorted(seen) == list(range(n))
         if epoch == 0:
@@ -258,7 +258,7 @@ def test_augmentation_transforms_training_batches_only():
     params = M.init(model, jax.random.PRNGKey(0), (1, 8, 8, 1))
     eng = T.Engine(lambda p, x: model.apply({"params": p}, x), ds, ds, batch_size=8, augment=T.augmentation())
     st = eng.init_state(params, 0.5, 0.0, 10, jax.random.PRNGKey(0))
-    xb, yb = eng._batch(st, eng.data)
+    xb, yb = eng.batch(st, eng.data)
     xa, ya = T.augmentation()(jax.random.PRNGKey(3), xb, yb)
     assert xa.shape == xb.shape and ya.shape == yb.shape and not np.allclose(xa, xb)
     np.testing.assert_allclose(np.sum(ya, 1), 1.0, rtol=1e-5)      # mixup keeps labels on the simplex
