@@ -382,6 +382,30 @@ def _add_slider(fig: go.Figure, names: list, active: int, slider_label: str) -> 
     return fig
 
 
+def _fix_ranges(fig: go.Figure, frame_traces: list, active: int, x_range, y_range,
+                log_x: bool, log_y: bool) -> None:
+    """The axis ranges of :func:`slider_figure` (see there), in place."""
+    def fixed(rng, axis, log):
+        if rng is not None:
+            return [math.log10(rng[0]), math.log10(rng[1])] if log else list(rng)
+        return axis_range([_trace_arrays(tr, axis) for trs in frame_traces for tr in trs],
+                          log=log)
+
+    xr, yr = fixed(x_range, "x", log_x), fixed(y_range, "y", log_y)
+    if x_range is None:
+        # frames that cover different x (runs of different lengths): each frame fits its own
+        per_frame = [axis_range([_trace_arrays(tr, "x") for tr in trs], log=log_x)
+                     for trs in frame_traces]
+        if None not in per_frame and len({tuple(r) for r in per_frame}) > 1:
+            for frame, rng in zip(fig.frames, per_frame):
+                frame.layout = go.Layout(xaxis=dict(range=rng, autorange=False))
+            xr = per_frame[active]
+    if xr is not None:
+        fig.update_xaxes(range=xr, autorange=False)
+    if yr is not None:
+        fig.update_yaxes(range=yr, autorange=False)
+
+
 def slider_figure(frames: Mapping[Any, Sequence[go.Scatter]], *, slider_label: str,
                   title: str = "", xaxis: str = "", yaxis: str = "", log_x: bool = False,
                   log_y: bool = False, active: int = 0,
@@ -444,24 +468,6 @@ def slider_figure(frames: Mapping[Any, Sequence[go.Scatter]], *, slider_label: s
     )
     style(fig, title=title, xaxis=xaxis, yaxis=yaxis, log_x=log_x, log_y=log_y, height=height)
 
-    def fixed(rng, axis, log):
-        if rng is not None:
-            return [math.log10(rng[0]), math.log10(rng[1])] if log else list(rng)
-        return axis_range([_trace_arrays(tr, axis) for trs in frame_traces for tr in trs],
-                          log=log)
-
-    xr, yr = fixed(x_range, "x", log_x), fixed(y_range, "y", log_y)
-    if x_range is None:
-        # frames that cover different x (runs of different lengths): each frame fits its own
-        per_frame = [axis_range([_trace_arrays(tr, "x") for tr in trs], log=log_x)
-                     for trs in frame_traces]
-        if None not in per_frame and len({tuple(r) for r in per_frame}) > 1:
-            for frame, rng in zip(fig.frames, per_frame):
-                frame.layout = go.Layout(xaxis=dict(range=rng, autorange=False))
-            xr = per_frame[active]
-    if xr is not None:
-        fig.update_xaxes(range=xr, autorange=False)
-    if yr is not None:
-        fig.update_yaxes(range=yr, autorange=False)
+    _fix_ranges(fig, frame_traces, active, x_range, y_range, log_x, log_y)
 
     return _add_slider(fig, names, active, slider_label)

@@ -82,3 +82,47 @@ def test_mode_explorer_static_page_is_inert(monkeypatch):
     monkeypatch.setenv("L2LAB_STATIC_BUILD", "1")
     ex = widgets.mode_explorer()
     assert ex.k.disabled and np.isnan(ex.last_update_seconds)
+
+
+def _axes(fig):
+    """The layout's axis objects (xaxis, yaxis, yaxis2, ...)."""
+    return [fig.layout[k] for k in fig.layout.to_plotly_json() if k[1:5] == "axis"]
+
+
+def _book_figures(monkeypatch):
+    """The figures built in this file's tests."""
+    monkeypatch.delenv("L2LAB_STATIC_BUILD", raising=False)
+    recs = [_Rec(0.1, 0.01, 500.0, 0.9), _Rec(0.1, 0.1, 50.0, 0.8), _Rec(0.2, 0.01, 250.0, 0.91)]
+    return {
+        "mode": figures.mode_figure(lam=0.01, ratios=(0.3, 100.0), ks=(1, 2)),
+        "ratio": figures.mode_ratio_figure(lam=0.01, k=2, ratios=(0.1, 10.0)),
+        "lambda": figures.mode_lambda_figure(gamma=1.0, lams=(1e-3, 1e-2)),
+        "steps": figures.steps_to_peak_figure(recs, collapse=True, c_prime=0.5),
+        "accuracy": figures.peak_accuracy_figure({"a": recs}),
+        "curves": figures.training_curves_figure(recs, eta=0.1),
+        "explorer": widgets.mode_explorer(num_times=20).figure(),
+    }
+
+
+def test_log_axes_show_powers_of_ten_without_si_prefixes(monkeypatch):
+    """A log axis spanning decades ticks at powers of ten only (dtick 1, no 2-9 labels); no axis
+    writes SI prefixes (plotly's default "B" turns 1e-4 into "100μ")."""
+    logs = 0
+    for name, fig in _book_figures(monkeypatch).items():
+        for axis in _axes(fig):
+            assert axis.exponentformat not in (None, "B", "SI"), (name, axis.exponentformat)
+            if axis.type == "log":
+                logs += 1
+                assert axis.dtick == 1, (name, axis.dtick)
+                assert axis.minorloglabels == "none", name
+    assert logs >= 7
+
+
+def test_labels_have_no_raw_underscores(monkeypatch):
+    """Axis titles and trace names use <sub>...</sub>, never a raw ``_`` (or ``^``)."""
+    for name, fig in _book_figures(monkeypatch).items():
+        texts = [a.title.text or "" for a in _axes(fig)]
+        texts += [tr.name or "" for tr in fig.data]
+        texts += [tr.name or "" for fr in fig.frames for tr in fr.data]
+        bad = [t for t in texts if "_" in t or "^" in t]
+        assert not bad, (name, bad)

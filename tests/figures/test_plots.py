@@ -228,3 +228,31 @@ def test_title_and_legend_never_share_the_top_of_the_figure():
     assert nolegend.layout.title.text == "T"
     with pytest.raises(TypeError, match="fig"):
         plots.title_of("not a figure")
+
+
+def test_log_axis_ticks_powers_of_ten_only():
+    x = np.logspace(-4, 0, 20)
+    fig = plots.line(x, {"a": x}, log_x=True, log_y=True)
+    for axis in (fig.layout.xaxis, fig.layout.yaxis):
+        assert axis.dtick == 1 and axis.exponentformat == "power"
+    narrow = plots.line([1.0, 2.0, 3.0], {"a": [1.0, 2.0, 3.0]}, log_y=True)
+    assert narrow.layout.yaxis.dtick is None          # under a decade: plotly's own ticks
+    assert narrow.layout.xaxis.exponentformat == "power"   # linear axes: no SI prefixes either
+    # an axis made logarithmic after style(): finish() gives it the same ticks
+    fig = plots.style(go.Figure(go.Scatter(x=[1, 2], y=[1e-3, 1.0], yaxis="y2")))
+    fig.update_layout(yaxis2=dict(type="log", overlaying="y", side="right"))
+    assert plots.finish(fig).layout.yaxis2.dtick == 1
+
+
+def test_slider_frames_of_different_lengths_fit_their_own_x():
+    short, long = np.arange(1.0, 1301.0), np.arange(1.0, 20001.0)
+    frames = {"a": plots.traces(short, {"y": np.ones_like(short)}),
+              "b": plots.traces(long, {"y": np.ones_like(long)})}
+    fig = plots.slider_figure(frames, slider_label="run", active=0)
+    assert fig.layout.xaxis.range[1] < 1400                     # the shown frame's data
+    assert fig.frames[0].layout.xaxis.range[1] < 1400
+    assert fig.frames[1].layout.xaxis.range[1] > 20000
+    # frames over the same x keep one fixed range and no per-frame layout
+    same = plots.slider_figure({"a": frames["a"], "c": plots.traces(short, {"y": short})},
+                               slider_label="run")
+    assert same.frames[0].layout.xaxis.range is None
