@@ -83,7 +83,8 @@ class _MovedFinder(importlib.abc.MetaPathFinder):
         prefix, _, name = fullname.partition(".")
         if prefix != __name__ or name not in MOVED:
             return None
-        return importlib.util.spec_from_loader(fullname, _Alias(MOVED[name]))
+        target = importlib.util.find_spec(MOVED[name])    # its file: python -m sets sys.argv[0] to it
+        return importlib.util.spec_from_loader(fullname, _Alias(MOVED[name]), origin=target.origin)
 
 
 if not any(isinstance(f, _MovedFinder) for f in sys.meta_path):

@@ -105,6 +105,18 @@ def test_python_dash_m_commands_keep_working(command):
     assert "usage: python -m " + command in out.stdout
 
 
+def test_python_dash_m_of_a_moved_module_runs_jax_with_a_cache(tmp_path):
+    # runpy sets sys.argv[0] to the module's origin; JAX's compilation-cache key reads sys.argv
+    # (a None there was an AttributeError at the first compile)
+    env = {"JAX_PLATFORMS": "cpu", "PATH": "/usr/bin:/bin", "JAX_COMPILATION_CACHE_DIR": str(tmp_path / "cache"),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    out = subprocess.run([sys.executable, "-m", "l2lab.sweep", "--arch", "fc", "--scale", "tiny", "--width", "8",
+                          "--etas", "1", "--lams", "0.03", "--out", str(tmp_path / "s"), "--no-progress"],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "1 configurations in" in out.stdout
+
+
 def test_wings_declare_their_public_names():
     for wing in ("theory", "data", "engine", "applications", "studies", "figures"):
         mod = importlib.import_module(f"l2lab.{wing}")

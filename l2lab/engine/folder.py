@@ -82,8 +82,10 @@ def canonical_manifest(manifest: Dict[str, Any], defaults: Dict[str, Any]) -> Di
     for name in SET_FIELDS:
         if isinstance(spec.get(name), list):
             spec[name] = sorted(spec[name])
-    configs = {c.get("id"): {k: v for k, v in c.items() if k != "id"} for c in manifest.get("configs", [])
-               if isinstance(c, dict)}
+    # a configuration is its id, eta, lam, seed and budget; its group follows from the spec (the
+    # numbering, from the order of the lists, which do not matter)
+    configs = {c.get("id"): {k: v for k, v in c.items() if k not in ("id", "group")}
+               for c in manifest.get("configs", []) if isinstance(c, dict)}
     return {"spec": spec, "data": manifest.get("data"), "configs": configs}
 
 
@@ -175,7 +177,7 @@ def record_problem(raw: Any, name: str, planned: Dict[str, Any], spec_json: Dict
     return None
 
 
-def quarantine(out_dir: str, path: str, why: str, *, stream=sys.stderr) -> str:
+def quarantine(out_dir: str, path: str, why: str, *, stream=None) -> str:
     """Move ``path`` (inside ``out_dir``) to ``out_dir/quarantine/`` (never overwriting) and print
     one line naming it and ``why``; returns the new path."""
     qdir = os.path.join(out_dir, QUARANTINE)
@@ -189,7 +191,7 @@ def quarantine(out_dir: str, path: str, why: str, *, stream=sys.stderr) -> str:
         n += 1
     shutil.move(path, dest)
     print(f"run_sweep: moved {rel} to {os.path.relpath(dest, out_dir)}: {why}; its configuration will be "
-          "trained again", file=stream, flush=True)
+          "trained again", file=stream or sys.stderr, flush=True)
     return dest
 
 

@@ -69,10 +69,10 @@ from l2lab.engine import lock as _lock
 from l2lab.engine import models as _models
 from l2lab.engine.core import Engine, measurement_grid, seed_keys
 from l2lab.engine import folder
-from l2lab.engine.loading import load_sweep
+from l2lab.engine.loading import load_sweep, planned_configs
 from l2lab.engine.records import (MANIFEST_FORMAT, Record, atomic_write_bytes, npz_bytes, provenance,
                                   record_dict, write_json)
-from l2lab.engine.spec import SweepSpec, config_id, expand, group_configs, spec_id, validate_spec
+from l2lab.engine.spec import SweepSpec, config_id, expand, group_configs, spec_id_of_json, validate_spec
 from l2lab.engine.train import progress_bar
 from l2lab.engine.tree import kernel_paths
 
@@ -128,8 +128,13 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
         raise ValueError("duplicate (seed, eta, lam) in the spec")
     manifest = _manifest(spec, train_ds, test_ds, configs, ids, dropped, groups)
     # nothing is written until the whole plan is known to be valid: the folder, then the model
-    if _same_sweep(out_dir, manifest) and _finished(out_dir, manifest):
-        return load_sweep(out_dir)            # a finished sweep: read only (a read-only disk is fine)
+    existing = _existing_manifest(out_dir, manifest)
+    if existing is not None:      # the same sweep: its plan as written (lists in their order then)
+        manifest, planned = existing, planned_configs(existing)
+        ids = [c["id"] for c in existing["configs"]]
+        configs, groups = [planned[i] for i in ids], [list(g) for g in existing["groups"]]
+        if _finished(out_dir, manifest):
+            return load_sweep(out_dir)        # a finished sweep: read only (a read-only disk is fine)
     _check_writable(out_dir)
     run = GroupRunner(spec, train_ds, test_ds, devices, config_batching)
     try:
@@ -150,11 +155,11 @@ def _run_groups(spec, out_dir, manifest, run, configs, ids, groups, progress, ch
     """The part of :func:`run_sweep` that runs under the folder's lock: write the manifest if
     there is none yet, tidy the folder (the engine's temporary files, stale checkpoints, records
     that do not belong), then train and record every group without all its records."""
-    if not _same_sweep(out_dir, manifest):
+    if _existing_manifest(out_dir, manifest) is None:
         write_json(os.path.join(out_dir, folder.MANIFEST), dict(manifest, provenance=provenance()))
     rec_dir, ck_dir = os.path.join(out_dir, folder.RECORDS), os.path.join(out_dir, folder.CHECKPOINTS)
     folder.remove_temporary_files(out_dir)
-    sweep_id = spec_id(spec)
+    sweep_id = spec_id_of_json(folder.decode_nonfinite(manifest["spec"]))
     have = _belonging_records(out_dir, manifest, quarantine=True)
     todo = [g for g, idx in enumerate(groups) if not all(ids[i] in have for i in idx)]
     for g in set(range(len(groups))) - set(todo):          # a kill between last record and removal
@@ -250,19 +255,19 @@ def _manifest(spec, train_ds, test_ds, configs, ids, dropped, groups) -> Dict[st
             "dropped": dropped, "groups": groups}
 
 
-def _same_sweep(out_dir: str, manifest: Dict[str, Any]) -> bool:
-    """Whether ``out_dir`` holds this sweep's manifest (False: no manifest, a fresh folder);
+def _existing_manifest(out_dir: str, manifest: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """``out_dir``'s manifest if it is this sweep's (None: no manifest, a fresh folder);
     ValueError naming ``out_dir`` and the fields that differ if it holds another sweep, or an
     unreadable manifest, or records without a manifest."""
     old = folder.read_manifest(out_dir)
     if old is None:
-        return False
+        return None
     defaults = SweepSpec().to_json()
     diff = folder.differences(folder.canonical_manifest(old, defaults), folder.canonical_manifest(manifest, defaults))
     if diff:
         raise _checks.bad_value("out_dir", f"{out_dir!r} holds a different sweep ({'; '.join(diff)}); use "
                                            "another out_dir")
-    return True
+    return old
 
 
 def _belonging_records(out_dir: str, manifest: Dict[str, Any], *, quarantine: bool) -> set:
