@@ -138,7 +138,8 @@ def float32_exact(name: str, value: Any) -> float:
     2^-24): 0, or a normal float32 magnitude. 1e-50 (float32 0), 1e39 (inf) and subnormals (which
     lose digits) are refused: the engine would train with another number than the one recorded."""
     x = finite(name, value)
-    y = float(np.float32(x))
+    with np.errstate(over="ignore"):
+        y = float(np.float32(x))
     if x != 0 and not (np.isfinite(y) and abs(y - x) <= 2.0 ** -24 * abs(x)
                        and abs(y) >= float(np.finfo(np.float32).tiny)):
         raise bad_value(name, f"{_fmt(value)} is not a float32 number (it would train as {y!r}); "

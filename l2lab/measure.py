@@ -29,6 +29,16 @@ __all__ = ["steps_to_peak", "peak_accuracy", "steps_to_fit", "steps_to_reach", "
 # diverged) is valid input and gives NaN.
 
 
+def _accuracy(name: str, value) -> np.ndarray:
+    """An accuracy curve: 1-D, its finite entries in [0, 1] (a percentage, 88.2 for 0.882, is
+    refused: every tolerance would mean something else). NaN (a diverged run) is kept."""
+    a = _checks.curve(name, value)
+    bad = np.isfinite(a) & ((a < 0) | (a > 1))
+    if bad.any():
+        raise _checks.bad_value(name, f"must be accuracies in [0, 1] (not percentages), got {a[bad][0]:g}")
+    return a
+
+
 def _steps(steps) -> np.ndarray:
     s = _checks.curve("steps", steps)
     if not np.all(np.isfinite(s)):
@@ -40,7 +50,7 @@ def _steps(steps) -> np.ndarray:
 
 def peak_accuracy(acc) -> float:
     """Maximum of ``acc`` (1-D, non-empty) ignoring NaN; NaN if no finite entry."""
-    a = _checks.curve("acc", acc)
+    a = _accuracy("acc", acc)
     finite = np.isfinite(a)
     return float(np.max(a[finite])) if finite.any() else float("nan")
 
@@ -53,7 +63,7 @@ def steps_to_peak(steps, acc, tol: float = 0.005) -> float:
     finite entry).
     """
     s = _steps(steps)
-    a = _checks.curve("acc", acc)
+    a = _accuracy("acc", acc)
     _checks.same_length("steps", s, "acc", a)
     _checks.nonneg_float("tol", tol)
     finite = np.isfinite(a)
@@ -90,9 +100,13 @@ def fit_c(t_star, lam, eta=None) -> CFit:
     ignored. Raises ValueError for empty or mismatched inputs, or if nothing is left.
     """
     t = _checks.curve("t_star", np.atleast_1d(t_star) if np.ndim(t_star) == 0 else t_star)
-    prod = t * _per_config("lam", lam, t)
+    per = {"t_star": t, "lam": _per_config("lam", lam, t)}
     if eta is not None:
-        prod = prod * _per_config("eta", eta, t)
+        per["eta"] = _per_config("eta", eta, t)
+    for name, v in per.items():          # NaN marks a missing run; a negative value is a mistake
+        if np.any(v < 0):
+            raise _checks.bad_value(name, f"must be >= 0 (NaN for a run without one), got {v[v < 0][0]:g}")
+    prod = t * per["lam"] * (per["eta"] if eta is not None else 1.0)
     ok = np.isfinite(prod) & (prod > 0)
     vals = prod[ok]
     if vals.size == 0:
@@ -134,7 +148,7 @@ def steps_to_reach(steps, acc, target) -> float:
     ignored); target: a finite number (for example another run's :func:`peak_accuracy`).
     """
     s = _steps(steps)
-    a = _checks.curve("acc", acc)
+    a = _accuracy("acc", acc)
     _checks.same_length("steps", s, "acc", a)
     target = _checks.finite("target", target)
     hit = np.flatnonzero(np.isfinite(a) & (a >= target))

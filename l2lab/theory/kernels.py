@@ -158,10 +158,12 @@ def homogeneity_degree(arch: Architecture) -> int:
 
 def _as_inputs(name: str, x) -> jnp.ndarray:
     x = np.asarray(x)
-    if x.ndim < 2:
-        raise ValueError(f"{name} must have shape (N, ...) with a batch axis, got {x.shape}")
+    if x.dtype.kind not in "iuf":
+        raise _checks.bad_type(name, f"must be an array of real numbers, got dtype {x.dtype}")
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise _checks.bad_value(name, f"must have shape (N, ...) with a batch axis and N >= 1, got {x.shape}")
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} contains non-finite values")
+        raise _checks.bad_value(name, "contains non-finite values")
     return jnp.asarray(x, dtype=jnp.float64 if jax.config.read("jax_enable_x64") else jnp.float32)
 
 

@@ -329,3 +329,11 @@ def test_neural_tangents_api_a_reader_would_use(x):
                                    rtol=1e-4, atol=1e-5)
         f = arch.apply_fn(params, xtr)
         np.testing.assert_allclose(both.nngp, f @ f.T / 2, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("bad", [np.ones(5), np.ones((0, 3)), np.array([["a", "b"]]), np.full((2, 3), np.nan)])
+def test_kernel_inputs_of_the_wrong_rank_or_kind_name_the_argument(bad):
+    # issue 18: refused with the argument's name, not read as something else
+    arch = K.fc(depth=1, width=8)
+    with pytest.raises((ValueError, TypeError), match="x1"):
+        K.ntk(arch, bad)

@@ -26,7 +26,7 @@ def test_steps_to_peak_nan_safe_and_t_over_lambda():
     ts = []
     lams = np.array([1e-4, 1e-3, 1e-2, 1e-1])
     for lam in lams:
-        acc = 0.9 - 0.1 * np.log(t * lam / c) ** 2
+        acc = np.clip(0.9 - 0.1 * np.log(t * lam / c) ** 2, 0.0, 1.0)   # accuracies lie in [0, 1]
         ts.append(ms.steps_to_peak(t, acc, tol=1e-4))
     fit = ms.fit_c(ts, lams)
     assert fit.n == 4 and fit.n_dropped == 0
@@ -204,3 +204,23 @@ def test_time_of_min_bad_arguments():
 def test_theory_exports_the_same_functions():
     from l2lab import theory
     assert theory.time_of_min is ms.time_of_min and theory.time_of_max is ms.time_of_max
+
+
+def test_percent_accuracies_and_negative_fit_inputs_are_errors_naming_the_argument():
+    # issue 18: inputs the functions cannot read meaningfully are refused, not read as numbers
+    import l2lab.measure as ms
+    with pytest.raises(ValueError, match="`acc`.*not percentages"):
+        ms.steps_to_peak([0, 1, 2], [10.0, 85.0, 88.2])
+    with pytest.raises(ValueError, match="`acc`"):
+        ms.peak_accuracy([0.5, 1.2])
+    with pytest.raises(ValueError, match="`acc`"):
+        ms.steps_to_reach([0, 1], [-0.1, 0.5], 0.4)
+    with pytest.raises(ValueError, match="`t_star`"):
+        ms.fit_c([10.0, -5.0], [0.1, 0.1])
+    with pytest.raises(ValueError, match="`lam`"):
+        ms.fit_c([10.0, 5.0], [0.1, -0.1])
+    with pytest.raises(ValueError, match="`eta`"):
+        ms.fit_c([10.0, 5.0], 0.1, eta=[-1.0, 1.0])
+    # NaN (a diverged run) is still a valid entry, and lam = 0 is still just left out
+    assert ms.steps_to_peak([0, 1, 2], [0.1, np.nan, 0.9]) == 2.0
+    assert ms.fit_c([10.0, np.nan, 5.0], [0.1, 0.1, 0.0]).n == 1
