@@ -12,6 +12,7 @@ only choose parameters:
 * :mod:`~l2lab.figures.weight_decay`     -- Adam + L2 against AdamW grids.
 * :mod:`~l2lab.figures.plots`            -- the look, traces and static-HTML sliders.
 * :mod:`~l2lab.figures.widgets`          -- ipywidgets that recompute Eq. (3) live.
+* :mod:`~l2lab.figures.tables`           -- results as rendered HTML tables.
 
 Every figure function is re-exported here (``from l2lab.figures import mode_figure``), as are the
 modules; both are imported on first use, so ``import l2lab.figures`` is cheap. Figures may use
@@ -34,10 +35,11 @@ FIGURES = {
                     "related"),
     **dict.fromkeys(("trace_figure", "kernel_slider_figure", "QUANTITIES"), "scale_invariance"),
     **dict.fromkeys(("accuracy_heatmap", "best_lam_figure"), "weight_decay"),
+    **dict.fromkeys(("table", "Table"), "tables"),
 }
 
 SUBMODULES = ("theory", "experiments", "applications", "related", "scale_invariance",
-              "weight_decay", "plots", "widgets")
+              "weight_decay", "plots", "widgets", "tables")
 
 __all__ = list(FIGURES) + list(SUBMODULES)
 

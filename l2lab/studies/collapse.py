@@ -26,7 +26,8 @@ import numpy as np
 from l2lab import _checks
 from l2lab import measure as _measure
 
-__all__ = ["RunDiagnosis", "diagnose", "Spread", "spread", "accuracy_noise", "TOLERANCES"]
+__all__ = ["RunDiagnosis", "diagnose", "Spread", "spread", "slope", "accuracy_noise", "verdict", "Verdict",
+           "TOLERANCES"]
 
 TOLERANCES = (0.005, 0.002, 0.001)     # the paper's 0.5%, and tighter ones
 
@@ -121,3 +122,50 @@ def accuracy_noise(accuracy: float, n_test: int) -> float:
     p = _checks.real("accuracy", accuracy, minimum=0.0, maximum=1.0)
     n = _checks.positive_int("n_test", n_test)
     return math.sqrt(p * (1.0 - p) / n)
+
+
+def slope(runs: Sequence[RunDiagnosis], tol: float) -> float:
+    """Least-squares slope of ``log10 t*`` against ``log10(eta lam)`` over the runs that
+    :func:`spread` uses (the paper's ``t* = c' / (eta lam)`` is slope -1); NaN for fewer than
+    three runs."""
+    good = [r for r in runs if r.trained and math.isfinite(r.c_prime[tol]) and r.c_prime[tol] > 0]
+    if len(good) < 3:
+        return math.nan
+    x = np.log10([r.eta * r.lam for r in good])
+    y = np.log10([r.t_star[tol] for r in good])
+    return float(np.polyfit(x, y, 1)[0])
+
+
+class Verdict(NamedTuple):
+    """``word``: ``"reproduced"``, ``"partly"`` or ``"not at this scale"``; ``reason``: one
+    sentence with the deciding numbers."""
+
+    word: str
+    reason: str
+
+
+def verdict(runs: Sequence[RunDiagnosis], *, paper_tol: float = 0.005, tight_tol: float = 0.001,
+            within: float = 3.0, slope_band: float = 0.25, min_decades: float = 2.0) -> Verdict:
+    """The verdict on the paper's collapse ``t* ~ c' / (eta lam)`` for a sweep's trained runs.
+
+    Criterion: **reproduced** when ``c'`` at the paper's tolerance (``paper_tol``, 0.5%) varies
+    by at most ``within`` (x3) over at least ``min_decades`` decades of ``eta lam``; **partly**
+    when it does not, but ``log t*`` falls with ``log(eta lam)`` at a slope within
+    ``slope_band`` of -1 at the paper's or a tighter tolerance (``tight_tol``); **not at this
+    scale** otherwise. The runs must span ``min_decades`` for any verdict but the last.
+    """
+    s_paper = spread(runs, paper_tol)
+    k_paper, k_tight = slope(runs, paper_tol), slope(runs, tight_tol)
+    if not (s_paper.decades >= min_decades):
+        return Verdict("not at this scale", f"the trained runs span {s_paper.decades:.1f} decades of eta lam, "
+                                            f"fewer than {min_decades:g}")
+    if s_paper.ratio <= within:
+        return Verdict("reproduced", f"c' spreads x{s_paper.ratio:.1f} over {s_paper.decades:.1f} decades "
+                                     f"(at most x{within:g})")
+    near = [(tol, k) for tol, k in ((paper_tol, k_paper), (tight_tol, k_tight)) if abs(k + 1) <= slope_band]
+    if near:
+        tol, k = near[0]
+        return Verdict("partly", f"c' spreads x{s_paper.ratio:.0f} at {paper_tol:.1%} (more than x{within:g}), "
+                                 f"but t* falls as (eta lam)^{k:.2f} at {tol:.1%}")
+    return Verdict("not at this scale", f"c' spreads x{s_paper.ratio:.0f} at {paper_tol:.1%} and t* falls as "
+                                        f"(eta lam)^{k_paper:.2f} ({k_tight:.2f} at {tight_tol:.1%})")

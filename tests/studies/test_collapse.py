@@ -75,3 +75,26 @@ def test_bad_arguments_name_themselves():
         collapse.diagnose([r], tols=(5.0,))
     with pytest.raises(TypeError, match="records"):
         collapse.diagnose([object()])
+
+
+def _runs(ts, etalams):
+    return [collapse.RunDiagnosis(eta=1.0, lam=el, steps=10 ** 6, peak_accuracy=0.9,
+                                  t_star={0.005: t, 0.001: t}, c_prime={0.005: t * el, 0.001: t * el},
+                                  fit_step=1.0, accuracy_at_fit=0.9, late_gain=0.0, t_star_loss=t, trained=True)
+            for t, el in zip(ts, etalams)]
+
+
+def test_slope_and_verdict_follow_their_stated_criterion():
+    el = np.logspace(-4, -1, 7)
+    exact = _runs(0.3 / el, el)                      # t* = c'/(eta lam): the paper's claim
+    assert collapse.slope(exact, 0.005) == pytest.approx(-1.0)
+    v = collapse.verdict(exact)
+    assert v.word == "reproduced" and "x1.0" in v.reason
+    partly = _runs(0.3 / el * np.geomspace(1, 4, 7), el)   # slope -0.8: spread x4 > x3, slope within 0.25
+    assert collapse.slope(partly, 0.005) == pytest.approx(-1 + math.log10(4) / 3)
+    assert collapse.verdict(partly).word == "partly"
+    flat = _runs(np.full(7, 50.0), el)               # t* at the fit time, whatever eta lam
+    assert collapse.verdict(flat).word == "not at this scale"
+    narrow = _runs(0.3 / el[:3], el[:3])             # one decade only: no verdict but the last
+    assert collapse.verdict(narrow).word == "not at this scale"
+    assert math.isnan(collapse.slope(exact[:2], 0.005))

@@ -1,0 +1,50 @@
+"""Results as rendered HTML tables (not printed text): units in the header, sensible digits, a
+wide table scrolling inside its own box with its first column kept in view."""
+from __future__ import annotations
+
+import html
+from typing import Any, Sequence
+
+from l2lab import _checks
+
+__all__ = ["Table", "table"]
+
+_STYLE = ("border-collapse:collapse;font-size:0.9em;white-space:nowrap",
+          "position:sticky;left:0;background:var(--pst-color-background, #fff)")
+
+
+class Table:
+    """An HTML table; Jupyter and the book show it through ``_repr_html_``. ``rows``: lists of
+    cells already formatted as text."""
+
+    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[str]], caption: str = ""):
+        self.header, self.rows, self.caption = list(header), [list(r) for r in rows], caption
+
+    def _repr_html_(self) -> str:
+        esc = lambda v: html.escape(str(v))
+        cell = lambda tag, v, i: (f'<{tag} style="padding:2px 8px;text-align:{"left" if i == 0 else "right"}'
+                                  f'{";" + _STYLE[1] if i == 0 else ""}">{esc(v)}</{tag}>')
+        head = "".join(cell("th", h, i) for i, h in enumerate(self.header))
+        body = "".join("<tr>" + "".join(cell("td", v, i) for i, v in enumerate(r)) + "</tr>" for r in self.rows)
+        cap = (f"<caption style='caption-side:bottom;text-align:left'>{esc(self.caption)}</caption>"
+               if self.caption else "")
+        return (f'<div class="l2lab-table" style="overflow-x:auto;max-width:100%">'
+                f'<table style="{_STYLE[0]}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
+
+    def __repr__(self) -> str:
+        widths = [max(len(str(x)) for x in col) for col in zip(self.header, *self.rows)]
+        line = lambda r: "  ".join(str(v).rjust(w) for v, w in zip(r, widths))
+        return "\n".join([line(self.header)] + [line(r) for r in self.rows])
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, caption: str = "", digits: int = 3) -> Table:
+    """A :class:`Table`; numbers are written with ``digits`` significant digits (``g`` format),
+    strings as they are."""
+    header = [_checks.string("header", h) for h in header]
+    digits = _checks.positive_int("digits", digits)
+    out = []
+    for r in rows:
+        if len(r) != len(header):
+            raise _checks.bad_value("rows", f"each row needs {len(header)} cells, got {len(r)}: {r!r}")
+        out.append([v if isinstance(v, str) else f"{v:.{digits}g}" for v in r])
+    return Table(header, out, caption)
