@@ -7,6 +7,8 @@ cell right after the computation, checks it::
 
 When a rerun stops supporting the sentence, :func:`check` raises :class:`ClaimFailed` whose
 message is the sentence, so the build fails and names it (the book builds with errors fatal).
+Numbers in the prose come from :func:`glue` (myst-nb's ``glue``; the page writes
+``{glue:text}`name:.2f```), never typed.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import numpy as np
 
 from l2lab import _checks
 
-__all__ = ["ClaimFailed", "check"]
+__all__ = ["ClaimFailed", "check", "glue"]
 
 
 class ClaimFailed(AssertionError):
@@ -29,3 +31,14 @@ def check(sentence: str, holds) -> None:
         raise _checks.bad_type("holds", f"must be a bool, got {type(holds).__name__}")
     if not holds:
         raise ClaimFailed(f"the runs no longer support this sentence of the page: {sentence!r}")
+
+
+def glue(name: str, value) -> None:
+    """Make ``value`` available to the page's prose as ``{glue:text}`name``` (myst-nb's
+    ``glue``, not displayed). Where myst-nb is not installed (Colab), it does nothing."""
+    _checks.string("name", name, nonempty=True)
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return
+    _glue(name, value, display=False)
