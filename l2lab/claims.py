@@ -37,6 +37,8 @@ def glue(name: str, value) -> None:
     """Make ``value`` available to the page's prose as ``{glue:text}`name``` (myst-nb's
     ``glue``, not displayed). Where myst-nb is not installed (Colab), it does nothing."""
     _checks.string("name", name, nonempty=True)
+    if isinstance(value, np.generic):         # np.float64(0.25) would show its repr
+        value = value.item()
     try:
         from myst_nb import glue as _glue
     except ImportError:
