@@ -14,7 +14,7 @@ from l2lab import _checks
 from l2lab.figures import plots
 
 __all__ = ["measurement_figure", "accuracy_vs_lambda_figure", "tuned_vs_predicted_figure",
-           "accuracy_vs_budget_figure", "autol2_figure"]
+           "accuracy_vs_budget_figure", "autol2_figure", "comparison_table", "autol2_comparison_table"]
 
 
 def _rows(rows) -> list:
@@ -108,3 +108,34 @@ def autol2_figure(constant: Sequence, auto: Sequence, *, title: str = "AutoL2") 
                                   side="right", showgrid=False, automargin=True, dtick=1,
                                   exponentformat="power"))
     return plots.place_title(fig)
+
+
+def comparison_table(rows, *, caption: str = "", budget_name: str = "T"):
+    """The tuned lam against ``c/T`` and ``2c/T`` per budget (``l2lab.applications.tuning.compare``
+    rows), as a rendered :class:`l2lab.figures.tables.Table`."""
+    from l2lab.figures.tables import Table
+
+    rows = _rows(rows)
+    body = [(str(r.budget), f"{r.tuned.lam:.3g}", f"{r.tuned.low:g} .. {r.tuned.high:g}",
+             f"{r.tuned.accuracy:.4f}", f"{r.predicted_lam[1.0]:.3g}", f"{r.predicted_accuracy[1.0]:.4f}",
+             f"{r.predicted_lam[2.0]:.3g}", f"{r.predicted_accuracy[2.0]:.4f}") for r in rows]
+    return Table([f"{budget_name} (steps)", "tuned λ", "0.1% band", "acc.", f"c/{budget_name}", "acc.",
+                  f"2c/{budget_name}", "acc."], body, caption)
+
+
+def autol2_comparison_table(comparisons, *, caption: str = ""):
+    """AutoL2 against the best constant lam (``{label: AutoL2Comparison}``, label e.g. ``"seed 0,
+    from 0.1"``), as a rendered :class:`l2lab.figures.tables.Table`: both peaks, their
+    difference, the step AutoL2 reaches the constant one's peak, and its decays."""
+    from l2lab.figures.tables import Table
+
+    if not isinstance(comparisons, dict) or not comparisons:
+        raise _checks.bad_value("comparisons", "must be a non-empty dict {label: AutoL2Comparison}")
+    body = []
+    for label, c in comparisons.items():
+        reach = c.steps_to_best
+        body.append((str(label), f"{c.best_lam:g}", f"{c.best_accuracy:.4f}", f"{c.auto_accuracy:.4f}",
+                     f"{c.auto_accuracy - c.best_accuracy:+.2%}", f"{reach:.0f}" if np.isfinite(reach) else "never",
+                     ", ".join(str(int(x)) for x in c.changes)))
+    return Table(["run", "best constant λ", "its peak", "AutoL2 peak", "difference",
+                  "AutoL2 reaches it at step", "λ decays at steps"], body, caption)

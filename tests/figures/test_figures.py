@@ -126,3 +126,15 @@ def test_labels_have_no_raw_underscores(monkeypatch):
         texts += [tr.name or "" for fr in fig.frames for tr in fr.data]
         bad = [t for t in texts if "_" in t or "^" in t]
         assert not bad, (name, bad)
+
+
+def test_result_tables_render_html_with_every_row():
+    from l2lab.figures import Table, applications, table
+    t = table(["λ", "acc."], [(1e-4, 0.8815), ("all", 0.5)], caption="x < y")
+    html = t._repr_html_()
+    assert html.count("<tr>") == 3 and "0.0001" in html and "0.881" in html and "x &lt; y" in html
+    assert 'overflow-x:auto' in html and isinstance(t, Table)
+    with pytest.raises(ValueError, match="rows"):
+        table(["a", "b"], [(1,)])
+    with pytest.raises(ValueError, match="comparisons"):
+        applications.autol2_comparison_table({})
