@@ -33,7 +33,9 @@ class CrossEntropyEvolution(NamedTuple):
       t: ``(T,)`` times (as given).
       f: ``(T, N, C)`` training logits.
       loss: ``(T,)`` training cross-entropy, mean over samples.
-      accuracy: ``(T,)`` fraction of training samples with ``argmax f == argmax y``.
+      accuracy: ``(T,)`` fraction of training samples with ``argmax f == argmax y``; NaN where
+        the logits have decayed to round-off (below ``ROUNDOFF`` of their largest value: at
+        large ``t lam`` with ``k > 1`` the predictions vanish and argmax reads noise).
       f_test, test_loss, test_accuracy: the same on the test points (``None`` if not given;
         losses/accuracies need ``y_test``).
     """
@@ -58,8 +60,17 @@ def _xent(f: np.ndarray, y: np.ndarray) -> np.ndarray:
     return -np.mean(np.sum(y * (f - logz), axis=-1), axis=-1)
 
 
+ROUNDOFF = 1e-12   # logits below this fraction of their largest value are float64 round-off
+
+
 def _accuracy(f: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.mean(np.argmax(f, axis=-1) == np.argmax(y, axis=-1), axis=-1)
+    """``(T,)`` accuracy of logits ``f`` ``(T, N, C)``; NaN at the times where every logit is
+    below :data:`ROUNDOFF` times the largest logit of the trajectory: there the network has
+    decayed to round-off and ``argmax`` reads noise, not a prediction."""
+    acc = np.mean(np.argmax(f, axis=-1) == np.argmax(y, axis=-1), axis=-1).astype(np.float64)
+    size = np.max(np.abs(f), axis=(-2, -1))
+    acc[size <= ROUNDOFF * np.max(size)] = np.nan
+    return acc
 
 
 

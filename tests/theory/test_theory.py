@@ -526,3 +526,23 @@ def test_cross_entropy_jacobian_matches_finite_differences():
     w, s, h = rng.normal(size=y.size), 3.0, 1e-6
     fd = np.stack([(rhs(s, w + h * e) - rhs(s, w - h * e)) / (2 * h) for e in np.eye(y.size)], 1)
     np.testing.assert_allclose(jac(s, w), fd, atol=1e-8)
+
+
+def test_cross_entropy_accuracy_is_undefined_once_the_logits_are_round_off():
+    # k = 2 decays the logits like exp(-2 lam t): past t lam ~ 20 they are float64 round-off and
+    # their argmax is noise (it read 0.0, below chance, on the cross-entropy page); NaN there
+    import numpy as np
+    from l2lab import theory
+    from l2lab.theory import cross_entropy as ce
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 5))
+    kernel = x @ x.T / 5 + 0.1 * np.eye(12)
+    y = np.eye(3)[rng.integers(0, 3, 12)]
+    lam = 0.1
+    t = np.geomspace(0.1, 40 / lam, 200)
+    r = theory.cross_entropy_evolution(kernel, y, np.zeros_like(y), lam, 2, t)
+    size = np.abs(r.f).max(axis=(1, 2))
+    dead = size <= ce.ROUNDOFF * size.max()
+    assert dead.any() and not dead.all()
+    assert np.all(np.isnan(r.accuracy[dead])) and np.all(np.isfinite(r.accuracy[~dead]))
+    assert np.nanmax(r.accuracy) > 0.5
