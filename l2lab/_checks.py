@@ -451,8 +451,7 @@ def image_batch(name: str, value: Any):
 def image_dataset(name: str, value: Any):
     """``value`` if it is an :class:`l2lab.data.Dataset` with ``x (N, H, W, C)`` and ``y (N,)``;
     TypeError for another type, ValueError for inconsistent shapes."""
-    from l2lab.data.dataset import Dataset
-    if not isinstance(value, Dataset):
+    if getattr(value, "_fields", None) != ("x", "y", "name", "num_classes"):   # l2lab.data.Dataset
         raise bad_type(name, f"must be an l2lab.data.Dataset, got {type(value).__name__}")
     x_shape, y_shape = np.shape(value.x), np.shape(value.y)
     if len(x_shape) != 4 or len(y_shape) != 1 or x_shape[0] != y_shape[0]:

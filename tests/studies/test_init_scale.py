@@ -10,6 +10,7 @@ from l2lab.studies import init_scale as I
 from l2lab import models as M
 from l2lab import sweep as S
 from l2lab import train as T
+from l2lab.engine.tree import last_key
 from toy_data import toy as _toy
 
 SIGMAS = (0.5, 1.0, 2.0)
@@ -19,12 +20,12 @@ FC_KWARGS = {"widths": (8, 8), "sigma_b": 0.3}
 def _kernel_norm(params):
     return math.sqrt(sum(float(np.sum(np.square(np.asarray(w))))
                          for p, w in jax.tree_util.tree_flatten_with_path(params)[0]
-                         if T._last_key(p) == "kernel"))
+                         if last_key(p) == "kernel"))
 
 
 def _other_leaves(params):
     return [np.asarray(w) for p, w in jax.tree_util.tree_flatten_with_path(params)[0]
-            if T._last_key(p) != "kernel"]
+            if last_key(p) != "kernel"]
 
 
 def _inits(arch, kwargs, shape, sigmas):
