@@ -180,8 +180,9 @@ def _kernel(arch: Architecture, x1, x2, get: str, batch_size: int) -> np.ndarray
         n1, n2 = a.shape[0], (a.shape[0] if b is None else b.shape[0])
         if n1 * n2 <= batch_size * batch_size:
             out = arch.kernel_fn(a, b, get)
-        else:
-            fn = nt.batch(arch.kernel_fn, batch_size=batch_size)
+        else:   # nt.batch needs a batch size dividing both sets (else it warns and shrinks it)
+            size = max(d for d in range(1, min(batch_size, n1, n2) + 1) if n1 % d == 0 and n2 % d == 0)
+            fn = nt.batch(arch.kernel_fn, batch_size=size)
             out = fn(a, b, get)
         return np.asarray(out, dtype=np.float64)
 

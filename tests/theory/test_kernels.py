@@ -337,3 +337,16 @@ def test_kernel_inputs_of_the_wrong_rank_or_kind_name_the_argument(bad):
     arch = K.fc(depth=1, width=8)
     with pytest.raises((ValueError, TypeError), match="x1"):
         K.ntk(arch, bad)
+
+
+def test_batched_kernel_needs_no_warning_for_sizes_that_256_does_not_divide():
+    # sizes that 256 does not divide, with the default batch size: neural-tangents used to warn
+    # ("Batch size is reduced ...", with the machine's path) into the cross-entropy page
+    import warnings
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.normal(size=(300, 6)), rng.normal(size=(250, 6))   # 300 x 250 > 256^2: batched
+    arch = K.fc(depth=1, width=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        k = K.ntk(arch, x1, x2)
+    np.testing.assert_allclose(k, K.ntk(arch, x1, x2, batch_size=10 ** 6), rtol=1e-10)
