@@ -18,7 +18,9 @@ log into ``DIR/results.tar.gz`` every 30 s and at the end (what comes back from 
 4. ``sma``: the SM A FC grid (Fig. 2a-c: 17 etas x 15 lams, t = 2/(eta lam)) up to 20000 steps.
 5. ``apps12``: the constant-lam sweep at eta 0.15 and AutoL2 again with seeds 1 and 2.
 6. ``sma12``: the SM A grid again with seeds 1 and 2 (only when named in ``--only``).
-7. ``bench``: ``python -m l2lab.bench sweep`` and ``... autol2``.
+7. ``bootstrap``: per-image test correctness of the SM A runs at eta 0.15, 1.5, 10 (budgets up to
+   2000 steps) and the bootstrap of their t* (only when named in ``--only``).
+8. ``bench``: ``python -m l2lab.bench sweep`` and ``... autol2``.
 
 ``--smoke``: every task at a few steps and width 64 (tests the script on a CPU).
 """
@@ -112,10 +114,42 @@ def task_sma(out: Path, smoke: bool, seeds=(0,)) -> None:
     sweep.run_sweep(spec, out / name, progress=False, checkpoint_seconds=30.0)
 
 
+def task_bootstrap(out: Path, smoke: bool) -> None:
+    """Per-image test correctness of the trained SM A runs at eta 0.15, 1.5 and 10 with budgets
+    up to 2000 steps, and the bootstrap of their t* over resampled test sets (issue 20: the noise
+    floor of t*). One JSON, rewritten after every run (resumable)."""
+    import base64
+    import numpy as np
+    from l2lab import engine
+    from l2lab.engine import records
+    from l2lab.studies import collapse
+    spec = _fc_spec(smoke)
+    grid = [] if smoke else engine.load_sweep(Path("data/sweeps/h200/fc-sma"))
+    todo = [(1.5, 0.1), (10.0, 0.01)] if smoke else sorted(
+        (d.eta, d.lam) for d in collapse.diagnose(grid) if d.trained and d.eta in (0.15, 1.5, 10.0)
+        and d.steps <= 2000)
+    path = out / "bootstrap" / "fc-per-image.json"
+    done = json.loads(path.read_text())["runs"] if path.exists() else []
+    for eta, lam in todo:
+        if any(r["eta"] == eta and r["lam"] == lam for r in done):
+            continue
+        run = collapse.per_image_run(spec, eta, lam)
+        boot = {str(tol): collapse.bootstrap_t_star(run.steps, run.correct, tol, n_boot=1000).tolist()
+                for tol in collapse.TOLERANCES}
+        done.append({"eta": eta, "lam": lam, "budget": run.budget, "seed": run.seed,
+                     "steps": run.steps.tolist(), "n_test": int(run.correct.shape[1]),
+                     "correct_packbits": base64.b64encode(np.packbits(run.correct, axis=1).tobytes()).decode(),
+                     "bootstrap_t_star": boot})
+        records.write_json(str(path), {"format": "l2lab.collapse.bootstrap/1", "spec": spec.to_json(),
+                                       "runs": done, "provenance": records.provenance()})
+        print(f"bootstrap eta {eta:g} lam {lam:g}: {run.budget} steps", flush=True)
+
+
 TASKS = {  # name: (seconds it may take at most, command)
     "check": (120, None), "arch": (150, [sys.executable, "-m", "l2lab.bench", "arch"]),
     "apps0": (240, None), "sma": (400, None), "apps12": (300, None),
     "sma12": (400, None),
+    "bootstrap": (400, None),
     "bench-sweep": (90, [sys.executable, "-m", "l2lab.bench", "sweep"]),
     "bench-autol2": (90, [sys.executable, "-m", "l2lab.bench", "autol2"]),
 }
@@ -132,6 +166,8 @@ def run_task(name: str, out: Path, smoke: bool) -> None:
         task_sma(out, smoke)
     elif name == "sma12":
         task_sma(out, smoke, (1, 2))
+    elif name == "bootstrap":
+        task_bootstrap(out, smoke)
 
 
 def _pack(out: Path, log: Path, tar_dir: Path) -> None:
@@ -167,7 +203,7 @@ def main() -> None:
             while not stop.wait(30):
                 _pack(out, log, tar_dir)
         threading.Thread(target=packer, daemon=True).start()
-    names = a.only.split(",") if a.only else [n for n in TASKS if n != "sma12"]
+    names = a.only.split(",") if a.only else [n for n in TASKS if n not in ("sma12", "bootstrap")]
     with open(log, "a") as f:
         for name in names:
             cap, cmd = TASKS[name]

@@ -27,7 +27,7 @@ from l2lab import _checks
 from l2lab import measure as _measure
 
 __all__ = ["RunDiagnosis", "diagnose", "Spread", "spread", "slope", "accuracy_noise", "verdict", "Verdict",
-           "TOLERANCES"]
+           "TOLERANCES", "PerImage", "per_image_run", "bootstrap_t_star"]
 
 TOLERANCES = (0.005, 0.002, 0.001)     # the paper's 0.5%, and tighter ones
 
@@ -169,3 +169,64 @@ def verdict(runs: Sequence[RunDiagnosis], *, paper_tol: float = 0.005, tight_tol
                                  f"but t* falls as (eta lam)^{k:.2f} at {tol:.1%}")
     return Verdict("not at this scale", f"c' spreads x{s_paper.ratio:.0f} at {paper_tol:.1%} and t* falls as "
                                         f"(eta lam)^{k_paper:.2f} ({k_tight:.2f} at {tight_tol:.1%})")
+
+
+class PerImage(NamedTuple):
+    """One run with every test image's correctness at every measurement: steps ``(M,)`` int64,
+    correct ``(M, N)`` bool (``argmax f == y`` on test image n after ``steps[m]`` updates), and
+    the configuration (eta, lam, steps of the budget, seed)."""
+
+    steps: np.ndarray
+    correct: np.ndarray
+    eta: float
+    lam: float
+    budget: int
+    seed: int
+
+
+def per_image_run(spec: Any, eta: float, lam: float, *, seed: int = 0) -> PerImage:
+    """Train the configuration ``(eta, lam, seed)`` of the sweep ``spec`` (its model, data,
+    settings, budget and measurement grid, as :func:`l2lab.engine.run_sweep` would) and keep
+    the correctness of every test image at every measurement (a sweep record keeps only the
+    accuracy). For :func:`bootstrap_t_star`."""
+    import jax
+    import jax.numpy as jnp
+
+    from l2lab import engine
+
+    spec = spec._replace(etas=(_checks.positive_float("eta", eta),), lams=(_checks.nonneg_float("lam", lam),),
+                         seeds=(_checks.prng_seed("seed", seed),))
+    cfg = engine.expand(spec)[0][0]
+    train_ds, test_ds = engine.load_data(spec)
+    model = engine.make_model(spec.arch, num_classes=int(train_ds.num_classes), **spec.model_kwargs)
+    eng = engine.Engine(lambda p, x: model.apply({"params": p}, x), train_ds, test_ds, spec.settings)
+    k_init, k_data = engine.seed_keys(cfg.seed)
+    params = engine.models.init(model, k_init, (1,) + tuple(np.shape(train_ds.x)[1:]))
+    state = eng.init_state(params, cfg.eta, cfg.lam, cfg.steps, k_data)
+    advance = jax.jit(lambda s, n, d: jax.lax.fori_loop(0, n, lambda _, s: eng.step(s, d), s))
+    right = jax.jit(lambda p, d: jnp.argmax(eng.apply_fn(p, d[2]), -1) == jnp.argmax(d[3], -1))
+    grid = engine.measurement_grid(cfg.steps, cfg.points_per_octave)
+    rows = [np.asarray(right(state.params, eng.data))]
+    for a, b in zip(grid[:-1], grid[1:]):
+        state = advance(state, jnp.int32(b - a), eng.data)
+        rows.append(np.asarray(right(state.params, eng.data)))
+    return PerImage(np.asarray(grid, np.int64), np.stack(rows), cfg.eta, cfg.lam, cfg.steps, cfg.seed)
+
+
+def bootstrap_t_star(steps, correct, tol: float = 0.005, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """t* at tolerance ``tol`` of ``n_boot`` test sets resampled with replacement from the run's
+    ``N`` test images (one resample serves every step of the run, as one test set does):
+    ``(n_boot,)`` float64 steps. steps ``(M,)``, correct ``(M, N)`` bool. The spread of the result
+    is the part of t* that the test set's sampling noise alone produces."""
+    steps = np.asarray(steps, np.float64)
+    correct = np.asarray(correct)
+    if correct.ndim != 2 or correct.shape[0] != steps.shape[0] or correct.dtype != bool:
+        raise _checks.bad_value("correct", f"must be bool (M, N) with M = len(steps) = {steps.shape[0]}, got "
+                                           f"{correct.dtype} {correct.shape}")
+    tol = _checks.real("tol", tol, minimum=0.0, maximum=1.0, open_maximum=True)
+    n_boot = _checks.positive_int("n_boot", n_boot)
+    rng = np.random.default_rng(_checks.prng_seed("seed", seed))
+    n = correct.shape[1]
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).T            # (N, n_boot) ints
+    acc = (correct.astype(np.int64) @ counts) / n                                # (M, n_boot), exact
+    return np.asarray([_measure.steps_to_peak(steps, acc[:, b], tol) for b in range(n_boot)])

@@ -98,3 +98,32 @@ def test_slope_and_verdict_follow_their_stated_criterion():
     narrow = _runs(0.3 / el[:3], el[:3])             # one decade only: no verdict but the last
     assert collapse.verdict(narrow).word == "not at this scale"
     assert math.isnan(collapse.slope(exact[:2], 0.005))
+
+
+def test_bootstrap_of_a_fixed_test_set_and_of_a_noisy_one():
+    steps = np.arange(6) * 10
+    # every image right from step 20 on: every resample has t* = 20
+    correct = np.zeros((6, 50), bool)
+    correct[2:] = True
+    assert np.all(collapse.bootstrap_t_star(steps, correct, 0.005, n_boot=200) == 20)
+    # two late peaks 2 images apart on 400 images (0.5%): resampling moves t* between them
+    rng = np.random.default_rng(1)
+    base = rng.random(400) < 0.8
+    late = base.copy()
+    late[np.flatnonzero(~base)[:2]] = True         # +2 images at step 50
+    c = np.stack([base] * 5 + [late])
+    ts = collapse.bootstrap_t_star(steps, c, 0.001, n_boot=400, seed=3)
+    assert set(np.unique(ts)) <= {0.0, 50.0} and 0 < np.mean(ts == 50.0) < 1
+    with pytest.raises(ValueError, match="correct"):
+        collapse.bootstrap_t_star(steps, c.astype(int))
+
+
+def test_per_image_run_agrees_with_the_sweeps_accuracy(tmp_path):
+    from l2lab import engine
+    spec = engine.preset("fc", "tiny")._replace(model_kwargs={"widths": (16, 16, 16)}, etas=(1.0,),
+                                                 lams=(0.01,), budget="steps:24", points_per_octave=4)
+    rec, = engine.run_sweep(spec, tmp_path / "s", progress=False)
+    run = collapse.per_image_run(spec, 1.0, 0.01)
+    np.testing.assert_array_equal(run.steps, rec.result.steps)
+    n = run.correct.shape[1]
+    assert np.max(np.abs(run.correct.mean(axis=1) - rec.result.test_accuracy)) <= 2 / n
