@@ -27,7 +27,7 @@ from l2lab import _checks
 from l2lab import measure as _measure
 
 __all__ = ["RunDiagnosis", "diagnose", "Spread", "spread", "slope", "accuracy_noise", "verdict", "Verdict",
-           "TOLERANCES", "PerImage", "per_image_run", "bootstrap_t_star"]
+           "TOLERANCES", "PerImage", "per_image_run", "bootstrap_t_star", "BootstrapRow", "load_bootstrap"]
 
 TOLERANCES = (0.005, 0.002, 0.001)     # the paper's 0.5%, and tighter ones
 
@@ -230,3 +230,41 @@ def bootstrap_t_star(steps, correct, tol: float = 0.005, *, n_boot: int = 1000, 
     counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).T            # (N, n_boot) ints
     acc = (correct.astype(np.int64) @ counts) / n                                # (M, n_boot), exact
     return np.asarray([_measure.steps_to_peak(steps, acc[:, b], tol) for b in range(n_boot)])
+
+
+class BootstrapRow(NamedTuple):
+    """One run of a committed bootstrap file: eta, lam, budget; t_star: t* of the run's own test
+    set; low, high: the 5% and 95% quantiles of t* over the resampled test sets; ratio: high / low."""
+
+    eta: float
+    lam: float
+    budget: int
+    t_star: float
+    low: float
+    high: float
+    ratio: float
+
+
+def load_bootstrap(path: Any, tol: float = 0.005) -> List[BootstrapRow]:
+    """The runs of a bootstrap file written by ``tools/accelerator_runs.py --only bootstrap``
+    (``data/sweeps/h200/bootstrap/fc-per-image.json``) at tolerance ``tol``, sorted by (eta, lam)."""
+    import base64
+    import json
+    from pathlib import Path
+
+    raw = json.loads(Path(_checks.path("path", path)).read_text())
+    if raw.get("format") != "l2lab.collapse.bootstrap/1":
+        raise _checks.bad_value("path", f"{str(path)!r} is not a bootstrap file")
+    out = []
+    for r in raw["runs"]:
+        if str(tol) not in r["bootstrap_t_star"]:
+            raise _checks.bad_value("tol", f"{tol!r} is not one of {sorted(r['bootstrap_t_star'])}")
+        steps = np.asarray(r["steps"], np.float64)
+        packed = np.frombuffer(base64.b64decode(r["correct_packbits"]), np.uint8).reshape(len(steps), -1)
+        correct = np.unpackbits(packed, axis=1)[:, : r["n_test"]].astype(bool)
+        boot = np.asarray(r["bootstrap_t_star"][str(tol)], np.float64)
+        low, high = float(np.quantile(boot, 0.05)), float(np.quantile(boot, 0.95))
+        out.append(BootstrapRow(float(r["eta"]), float(r["lam"]), int(r["budget"]),
+                                _measure.steps_to_peak(steps, correct.mean(axis=1), tol), low, high,
+                                high / low if low > 0 else math.inf))
+    return sorted(out, key=lambda b: (b.eta, b.lam))

@@ -127,3 +127,18 @@ def test_per_image_run_agrees_with_the_sweeps_accuracy(tmp_path):
     np.testing.assert_array_equal(run.steps, rec.result.steps)
     n = run.correct.shape[1]
     assert np.max(np.abs(run.correct.mean(axis=1) - rec.result.test_accuracy)) <= 2 / n
+
+
+def test_load_bootstrap_reads_the_committed_file_back():
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[2] / "data" / "sweeps" / "h200" / "bootstrap" / "fc-per-image.json"
+    if not path.exists():
+        pytest.skip("no committed bootstrap file")
+    rows = collapse.load_bootstrap(path, 0.005)
+    assert len(rows) == 13 and rows == sorted(rows, key=lambda b: (b.eta, b.lam))
+    for b in rows:
+        assert b.low <= b.high and b.ratio == pytest.approx(b.high / b.low)
+    tight = collapse.load_bootstrap(path, 0.001)
+    assert all(t.high >= b.low for t, b in zip(tight, rows))      # a tighter tolerance peaks no earlier
+    with pytest.raises(ValueError, match="tol"):
+        collapse.load_bootstrap(path, 0.003)
