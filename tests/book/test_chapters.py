@@ -174,3 +174,24 @@ def test_chapter_code_fits_the_column_and_defines_no_long_function(md):
                     long_defs.append(f"{node.name} ({n} lines)")
     assert not long_lines, f"{md.name}: code lines over {MAX_CODE_LINE} characters: {long_lines}"
     assert not long_defs, f"{md.name}: functions that belong in l2lab: {long_defs}"
+
+
+FINDINGS = ("experiments/01_fc_mnist", "applications/01_predict_lambda", "applications/02_autol2")
+
+
+@pytest.mark.parametrize("md", chapters.chapter_sources(), ids=lambda p: p.stem)
+def test_a_findings_box_comes_right_after_the_title(md):
+    """Issue 17: a chapter opens with its findings (the chapters that have one so far, listed in
+    FINDINGS, must keep it first; any chapter that has one must have it first)."""
+    import re
+    body = md.read_text().split("\n---\n", 1)[1]            # after the jupytext header
+    title = re.search(r"^# .+$", body, re.M)
+    assert title, md
+    after = body[title.end():].lstrip("\n")
+    has = ":::{admonition} Findings" in body
+    if has or any(str(md).endswith(f + ".md") for f in FINDINGS):
+        assert after.startswith(":::{admonition} Findings"), f"{md.name}: the findings box is not first"
+        box = after.split("\n:::\n", 1)[0]
+        for part in ("The paper's claim", "Verdict", "Evidence"):
+            assert part in box, f"{md.name}: findings without '{part}'"
+        assert "{glue:text}" in box, f"{md.name}: findings with no glued number"
