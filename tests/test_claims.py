@@ -38,3 +38,31 @@ def test_a_falsified_claim_fails_the_page_and_names_the_sentence():
     NotebookClient(page(91.0), timeout=120, kernel_name="python3").execute()
     with pytest.raises(CellExecutionError, match="The spread is larger than tenfold"):
         NotebookClient(page(9.1), timeout=120, kernel_name="python3").execute()
+
+
+def test_record_verdicts_writes_what_the_intro_reads(tmp_path):
+    import json
+
+    v = claims.Verdict("Fig. 2a-c: t* = c/(eta lam)", "partly", "spread x117 at 0.5%", "paper FC")
+    claims.record_verdicts(tmp_path, "experiments/01_fc_mnist", [v, v._replace(verdict="reproduced")])
+    path = claims.verdict_file(tmp_path, "experiments/01_fc_mnist")
+    assert path.endswith("experiments__01_fc_mnist.json")
+    got = json.loads(open(path).read())
+    assert got["chapter"] == "experiments/01_fc_mnist"
+    assert [r["verdict"] for r in got["verdicts"]] == ["partly", "reproduced"]
+    assert got["verdicts"][0]["deciding"] == "spread x117 at 0.5%"
+    assert got["provenance"]["date_utc"]
+
+
+@pytest.mark.parametrize("chapter, verdicts, error", [
+    ("fc_mnist", None, ValueError),                                  # not part/NN_name
+    ("experiments/01_fc_mnist", [], TypeError),
+    ("experiments/01_fc_mnist", [("r", "partly", "d", "s")], TypeError),  # a tuple, not a Verdict
+    ("experiments/01_fc_mnist", [claims.Verdict("r", "confirmed", "d", "s")], ValueError),
+    ("experiments/01_fc_mnist", [claims.Verdict("r", "partly", "", "s")], ValueError),
+])
+def test_record_verdicts_refuses_what_the_table_cannot_show(tmp_path, chapter, verdicts, error):
+    v = verdicts if verdicts is not None else [claims.Verdict("r", "partly", "d", "s")]
+    with pytest.raises(error):
+        claims.record_verdicts(tmp_path, chapter, v)
+    assert not list(tmp_path.iterdir())
