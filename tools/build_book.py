@@ -10,7 +10,8 @@ Steps (any failure exits non-zero with the reason):
    plotly.js from the installed ``plotly`` package (the version the kernels' figures are made
    for), into ``_build/local_js/l2lab_js`` (Sphinx copies that folder's content into
    ``_build/html/_static``; every page with a figure loads ``l2lab_js/plotly.min.js`` once);
-4. every chapter is executed, several at once, one per CPU (``tools/execute_chapters.py``), into
+4. ``_build/verdicts`` (the chapters' verdicts for the intro's table) is emptied, and every
+   chapter is executed, several at once, one per CPU (``tools/execute_chapters.py``), into
    an emptied jupyter-cache (``execute.cache`` of _config.yml); ``--serial`` skips this step;
 5. ``jupyter-book build . --all -W`` (config ``_config.yml``/``_toc.yml`` at the repository root):
    ``execute_notebooks: cache`` takes each chapter's outputs from step 4 and executes any chapter
@@ -52,6 +53,7 @@ HTML = BUILD / "html"
 LOCAL_JS = BUILD / "local_js"          # html_static_path in _config.yml
 JS_DIR = LOCAL_JS / "l2lab_js"         # -> _build/html/_static/l2lab_js
 REPORT = HTML / "reports" / "execution.json"
+VERDICTS = BUILD / "verdicts"          # l2lab.claims.record_verdicts, one file per chapter
 NODE_MODULES = ROOT / "node_modules"
 
 # What of MathJax's es5 folder the pages can load (the combined component and what it loads
@@ -267,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.pop("PLOTLY_RENDERER", None)
     pre, ex = {}, execute_config()         # the cache, timeout and allow_errors Jupyter Book uses
     cache = ROOT / ex["cache"]
+    # the chapters' verdicts of this build only (the intro's table; book/_ext/l2lab_results.py)
+    shutil.rmtree(VERDICTS, ignore_errors=True)
     if args.serial:
         shutil.rmtree(cache, ignore_errors=True)
     else:

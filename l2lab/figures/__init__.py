@@ -13,6 +13,7 @@ only choose parameters:
 * :mod:`~l2lab.figures.plots`            -- the look, traces and static-HTML sliders.
 * :mod:`~l2lab.figures.widgets`          -- ipywidgets that recompute Eq. (3) live.
 * :mod:`~l2lab.figures.tables`           -- results as rendered HTML tables.
+* :mod:`~l2lab.figures.results`          -- the intro's results at a glance (every verdict).
 
 Every figure function is re-exported here (``from l2lab.figures import mode_figure``), as are the
 modules; both are imported on first use, so ``import l2lab.figures`` is cheap. Figures may use
@@ -36,11 +37,11 @@ FIGURES = {
                     "related"),
     **dict.fromkeys(("trace_figure", "kernel_slider_figure", "QUANTITIES"), "scale_invariance"),
     **dict.fromkeys(("accuracy_heatmap", "best_lam_figure"), "weight_decay"),
-    **dict.fromkeys(("table", "Table"), "tables"),
+    **dict.fromkeys(("table", "Table", "Link"), "tables"),
 }
 
 SUBMODULES = ("theory", "experiments", "applications", "related", "scale_invariance",
-              "weight_decay", "plots", "widgets", "tables")
+              "weight_decay", "plots", "widgets", "tables", "results")
 
 __all__ = list(FIGURES) + list(SUBMODULES)
 

@@ -3,37 +3,52 @@ wide table scrolling inside its own box with its first column kept in view."""
 from __future__ import annotations
 
 import html
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from l2lab import _checks
 
-__all__ = ["Table", "table"]
+__all__ = ["Link", "Table", "table"]
 
 _STYLE = ("border-collapse:collapse;font-size:0.9em;white-space:nowrap",
           "position:sticky;left:0;background:var(--pst-color-background, #fff)")
 
 
+class Link(NamedTuple):
+    """A table cell that links to ``href`` (a relative address in the built book)."""
+    text: str
+    href: str
+
+
 class Table:
     """An HTML table; Jupyter and the book show it through ``_repr_html_``. ``rows``: lists of
-    cells already formatted as text."""
+    cells already formatted as text (or :class:`Link`). ``wrap``: text cells wrap (for sentences;
+    the first column still does not), left-aligned; otherwise nothing wraps and numbers align
+    right."""
 
-    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[str]], caption: str = ""):
+    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[str]], caption: str = "",
+                 wrap: bool = False):
         self.header, self.rows, self.caption = list(header), [list(r) for r in rows], caption
+        self.wrap = wrap
 
     def _repr_html_(self) -> str:
-        esc = lambda v: html.escape(str(v))
-        cell = lambda tag, v, i: (f'<{tag} style="padding:2px 8px;text-align:{"left" if i == 0 else "right"}'
-                                  f'{";" + _STYLE[1] if i == 0 else ""}">{esc(v)}</{tag}>')
+        esc = lambda v: (f'<a href="{html.escape(v.href)}">{html.escape(v.text)}</a>'
+                         if isinstance(v, Link) else html.escape(str(v)))
+        align = lambda i: "left" if i == 0 or self.wrap else "right"
+        first = _STYLE[1] + (";white-space:nowrap" if self.wrap else "")
+        cell = lambda tag, v, i: (f'<{tag} style="padding:2px 8px;vertical-align:top;text-align:{align(i)}'
+                                  f'{";" + first if i == 0 else ""}">{esc(v)}</{tag}>')
         head = "".join(cell("th", h, i) for i, h in enumerate(self.header))
         body = "".join("<tr>" + "".join(cell("td", v, i) for i, v in enumerate(r)) + "</tr>" for r in self.rows)
         cap = (f"<caption style='caption-side:bottom;text-align:left'>{esc(self.caption)}</caption>"
                if self.caption else "")
+        style = _STYLE[0].replace("nowrap", "normal") if self.wrap else _STYLE[0]
         return (f'<div class="l2lab-table" style="overflow-x:auto;max-width:100%">'
-                f'<table style="{_STYLE[0]}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
+                f'<table style="{style}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
 
     def __repr__(self) -> str:
-        widths = [max(len(str(x)) for x in col) for col in zip(self.header, *self.rows)]
-        line = lambda r: "  ".join(str(v).rjust(w) for v, w in zip(r, widths))
+        text = lambda v: v.text if isinstance(v, Link) else str(v)
+        widths = [max(len(text(x)) for x in col) for col in zip(self.header, *self.rows)]
+        line = lambda r: "  ".join(text(v).rjust(w) for v, w in zip(r, widths))
         return "\n".join([line(self.header)] + [line(r) for r in self.rows])
 
 
@@ -46,5 +61,5 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, caption: str 
     for r in rows:
         if len(r) != len(header):
             raise _checks.bad_value("rows", f"each row needs {len(header)} cells, got {len(r)}: {r!r}")
-        out.append([v if isinstance(v, str) else f"{v:.{digits}g}" for v in r])
+        out.append([v if isinstance(v, (str, Link)) else f"{v:.{digits}g}" for v in r])
     return Table(header, out, caption)

@@ -319,6 +319,22 @@ _LAYOUT_JS = r"""
     if (pre.scrollWidth > pre.clientWidth + 1)
       code.push(`${pre.scrollWidth} px of code in ${pre.clientWidth} px: ${label(pre).slice(0, 40)}`);
   }
+  const outputs = [];
+  for (const pre of document.querySelectorAll("div.cell_output pre")) {
+    if (pre.scrollWidth > pre.clientWidth + 1)
+      outputs.push(`${pre.scrollWidth} px of output in ${pre.clientWidth} px: ${label(pre).slice(0, 40)}`);
+  }
+  // a chapter's findings: the first thing after its title (issue 17), in view without scrolling
+  const h1 = document.querySelector("main h1, article h1");
+  let findings = null;
+  if (h1) {
+    const next = h1.nextElementSibling;
+    const title = next && next.querySelector(":scope > .admonition-title");
+    findings = {first: !!(next && next.classList.contains("admonition") && title &&
+                          title.textContent.trim() === "Findings"),
+                next: next ? `${next.tagName.toLowerCase()}.${next.className}: ${label(next).slice(0, 50)}` : "",
+                top: next ? R(next).top + window.scrollY : null};
+  }
   const figures = [];
   for (const d of document.querySelectorAll(".plotly-graph-div")) {
     const fr = R(d), pr = R(d.parentElement);
@@ -343,7 +359,7 @@ _LAYOUT_JS = r"""
   // formulas MathJax could not typeset (it shows their error message in place of the math)
   const mathErrors = Array.from(document.querySelectorAll("mjx-merror"))
       .map(e => (e.getAttribute("data-mjx-error") || label(e)).slice(0, 100));
-  return {math, mathErrors, code, figures, page};
+  return {math, mathErrors, code, outputs, figures, page, findings};
 })()
 """
 
@@ -485,6 +501,16 @@ def test_page_renders_offline_without_errors(page, width, server, browser):
     assert not layout["figures"], f"{at}: figures do not fit:\n" + "\n".join(layout["figures"])
     if width >= 1280:
         assert not layout["code"], f"{at}: code cells scroll sideways:\n" + "\n".join(layout["code"])
+        assert not layout["outputs"], f"{at}: outputs scroll sideways:\n" + "\n".join(layout["outputs"])
+    if _is_chapter(page):
+        found = layout["findings"]
+        assert found and found["first"], f"{at}: the findings box is not the first thing after the title: {found}"
+        assert found["top"] < 900, f"{at}: the findings box starts below the first screen ({found['top']:.0f} px)"
+
+
+def _is_chapter(page: str) -> bool:
+    """Whether a built page is a chapter (``book/<part>/<name>.html``, not the intro or a report)."""
+    return re.fullmatch(r"book/(theory|experiments|applications|related)/\d\d_\w+\.html", page) is not None
 
 
 def test_built_pages_reference_no_remote_script_or_style():

@@ -1,0 +1,41 @@
+"""l2lab.figures.results: the intro's results at a glance, from this build's verdict files with
+the committed snapshot standing in for a chapter that did not run."""
+from __future__ import annotations
+
+from l2lab import claims
+from l2lab.figures import results
+from l2lab.figures.tables import Link
+
+
+def _write(folder, chapter, *verdicts):
+    claims.record_verdicts(folder, chapter, [claims.Verdict(*v) for v in verdicts])
+
+
+def test_rows_come_from_this_build_else_the_snapshot(tmp_path):
+    build, old = tmp_path / "build", tmp_path / "old"
+    _write(build, "theory/01_kernel_decay", ("Eq. 1", "reproduced", "rate within 1%", "exact NTK"))
+    _write(old, "theory/01_kernel_decay", ("Eq. 1", "contradicted", "stale", "exact NTK"))
+    _write(old, "experiments/01_fc_mnist", ("Fig. 2a", "partly", "spread x117", "paper FC"),
+           ("Fig. 1a", "reproduced", "peak", "paper FC"))
+    snap = results.snapshot(old, {"experiments/01_fc_mnist": 89.0},
+                            {"date_utc": "2026-12-04T20:00:00+00:00", "device_kind": "cpu",
+                             "num_devices": 1, "git_commit": "cb49a27abcdef"})
+    got = results.results_table(
+        ["theory/01_kernel_decay", "experiments/01_fc_mnist", "related/05_init_scale"],
+        results.collect(build), snap, {"theory/01_kernel_decay": 25.8},
+        {"theory/01_kernel_decay": "Kernel decay"})
+    rows = got.table.rows
+    assert [r[0] for r in rows] == ["reproduced", "partly *", "reproduced *"]   # build wins
+    assert rows[0][4] == Link("Kernel decay", "theory/01_kernel_decay.html")
+    assert [r[5] for r in rows] == ["26 s", "1.5 min", "1.5 min"]
+    assert got.from_snapshot == ["experiments/01_fc_mnist"]
+    assert got.missing == ["related/05_init_scale"]
+    assert got.snapshot_made == "made on 2026-12-04 on cpu (1 device) at commit cb49a27"
+    html = got.table._repr_html_()
+    assert '<a href="theory/01_kernel_decay.html">Kernel decay</a>' in html
+    assert "white-space:normal" in html
+
+
+def test_no_snapshot_and_no_build_gives_an_empty_table(tmp_path):
+    got = results.results_table(["theory/02_modes"], results.collect(tmp_path / "none"), None, {}, {})
+    assert got.table.rows == [] and got.missing == ["theory/02_modes"] and got.snapshot_made == ""
