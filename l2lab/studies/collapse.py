@@ -27,7 +27,9 @@ from l2lab import _checks
 from l2lab import measure as _measure
 
 __all__ = ["RunDiagnosis", "diagnose", "Spread", "spread", "slope", "accuracy_noise", "verdict", "Verdict",
-           "TOLERANCES", "PerImage", "per_image_run", "bootstrap_t_star", "BootstrapRow", "load_bootstrap"]
+           "TOLERANCES", "PerImage", "per_image_run", "bootstrap_t_star", "BootstrapRow", "load_bootstrap",
+           "SeedSummary", "by_seed", "seeds_verdict", "SeedDifference", "seed_difference", "at_budget_end",
+           "FitTime", "fit_time", "FitLimit", "fit_limit"]
 
 TOLERANCES = (0.005, 0.002, 0.001)     # the paper's 0.5%, and tighter ones
 
@@ -268,3 +270,183 @@ def load_bootstrap(path: Any, tol: float = 0.005) -> List[BootstrapRow]:
                                 _measure.steps_to_peak(steps, correct.mean(axis=1), tol), low, high,
                                 high / low if low > 0 else math.inf))
     return sorted(out, key=lambda b: (b.eta, b.lam))
+
+
+# --- Seeds (issue 20): a sweep's verdict and a difference, seed by seed -------------------------
+
+#: The collapse verdicts from the strongest to the weakest support of the paper.
+_ORDER = ("reproduced", "partly", "not at this scale", "contradicted")
+
+
+class SeedSummary(NamedTuple):
+    """One seed of a sweep: seed, n_runs, n_trained (peak accuracy at least ``min_accuracy``),
+    spread (:class:`Spread` of ``c'`` at ``tol``), slope (of ``log t*`` against ``log(eta lam)``)
+    and verdict (:func:`verdict` on that seed's runs alone)."""
+
+    seed: int
+    n_runs: int
+    n_trained: int
+    spread: Spread
+    slope: float
+    verdict: Verdict
+
+
+def by_seed(records: Sequence[Any], tol: float = 0.005, *, min_accuracy: float = 0.5) -> List[SeedSummary]:
+    """:func:`diagnose` each seed's records on their own (``record.config.seed``) and summarise
+    them at ``tol`` (the paper's 0.5% by default), sorted by seed. :func:`verdict` is taken with
+    ``tol`` as the paper's tolerance and the tightest of :data:`TOLERANCES` as the tight one."""
+    if not isinstance(records, (list, tuple)) or not records:
+        raise _checks.bad_value("records", "must be a non-empty sequence of sweep records")
+    tol = _checks.real("tol", tol, minimum=0.0, maximum=1.0, open_maximum=True)
+    tols = tuple(sorted(set(TOLERANCES) | {tol}, reverse=True))
+    seeds: Dict[int, list] = {}
+    for r in records:
+        if not hasattr(r, "config"):
+            raise _checks.bad_type("records", "must hold sweep records (l2lab.engine.Record)")
+        seeds.setdefault(int(r.config.seed), []).append(r)
+    out = []
+    for seed, rs in sorted(seeds.items()):
+        runs = diagnose(rs, tols, min_accuracy=min_accuracy)
+        out.append(SeedSummary(seed, len(runs), sum(d.trained for d in runs), spread(runs, tol),
+                               slope(runs, tol), verdict(runs, paper_tol=tol, tight_tol=min(tols))))
+    return out
+
+
+def seeds_verdict(verdicts: Sequence[Verdict]) -> Verdict:
+    """The verdict that every seed supports: the weakest of the seeds' verdicts (order
+    reproduced, partly, not at this scale, contradicted). Its reason says on how many seeds that
+    word is the verdict and then gives the reason of the first seed that has it."""
+    if not isinstance(verdicts, (list, tuple)) or not verdicts:
+        raise _checks.bad_value("verdicts", "must be a non-empty sequence of Verdict")
+    if not all(isinstance(v, Verdict) and v.word in _ORDER for v in verdicts):
+        raise _checks.bad_type("verdicts", f"must hold Verdict with a word in {_ORDER}")
+    word = max((v.word for v in verdicts), key=_ORDER.index)
+    first = next(v for v in verdicts if v.word == word)
+    k = sum(v.word == word for v in verdicts)
+    where = "on every seed" if k == len(verdicts) else f"on {k} of {len(verdicts)} seeds, better on the others"
+    return Verdict(word, f"{where}: {first.reason}")
+
+
+class SeedDifference(NamedTuple):
+    """``a - b`` seed by seed: differences (one per seed), median, low, high (their range) and
+    holds: every seed's difference is positive (a exceeds b on every seed); n_holds: on how many."""
+
+    differences: tuple
+    median: float
+    low: float
+    high: float
+    holds: bool
+    n_holds: int
+
+
+def seed_difference(a: Sequence[float], b: Sequence[float]) -> SeedDifference:
+    """Paired per-seed values ``a[i]``, ``b[i]`` (the same seed ``i``): does ``a`` exceed ``b``
+    on every seed, and by how much (the range of the differences is the seed spread that a claim
+    resting on the difference must carry). Values must be finite."""
+    a = np.asarray([_checks.finite("a", v) for v in a], np.float64)
+    b = np.asarray([_checks.finite("b", v) for v in b], np.float64)
+    if a.size == 0 or a.shape != b.shape:
+        raise _checks.bad_value("b", f"must have one value per seed as a does ({a.size}), got {b.size}")
+    d = a - b
+    return SeedDifference(tuple(float(x) for x in d), float(np.median(d)), float(d.min()), float(d.max()),
+                          bool(np.all(d > 0)), int(np.sum(d > 0)))
+
+
+def at_budget_end(runs: Sequence[RunDiagnosis], tol: float, *, fraction: float = 0.9) -> List[RunDiagnosis]:
+    """The trained runs of ``runs`` whose t* at ``tol`` lies in the last ``1 - fraction`` of their
+    budget (``t* >= fraction * steps``): they may not have peaked yet, so their t* (and c') is a
+    lower bound."""
+    fraction = _checks.real("fraction", fraction, minimum=0.0, maximum=1.0)
+    if not all(isinstance(r, RunDiagnosis) for r in runs):
+        raise _checks.bad_type("runs", "must hold RunDiagnosis (see diagnose)")
+    if any(tol not in r.t_star for r in runs):
+        raise _checks.bad_value("tol", f"{tol!r} is not one of the tolerances the runs were diagnosed at")
+    return [r for r in runs if r.trained and r.t_star[tol] >= fraction * r.steps]
+
+
+# --- The time to fit the training set (SM C.1) ------------------------------------------------
+
+class FitTime(NamedTuple):
+    """slowdown: the largest, over the learning rates, of steps to fit at the largest lam over
+    steps at lam = 0; eta_spread: max / min over the learning rates of steps * eta at lam = 0
+    (1 for an exact 1/eta law); n_unfit: runs that never fit; verdict."""
+
+    slowdown: float
+    eta_spread: float
+    n_unfit: int
+    verdict: Verdict
+
+
+def fit_time(steps: Dict[tuple, float], *, mild: float = 2.0, band: float = 2.0) -> FitTime:
+    """The verdict on SM C.1, "the steps to training accuracy 1 depend only mildly on lam and
+    scale like 1/eta", from ``steps[(lam, eta)]`` (NaN: never fitted; lam = 0 needed at every
+    eta, at least two etas and one lam > 0).
+
+    Criterion: **reproduced** when every run fits, the largest lam takes at most ``mild`` (x2)
+    times the steps of lam = 0 at every eta, and ``steps * eta`` at lam = 0 varies by at most
+    ``band`` (x2) over the etas; **partly** when every run fits and one of the two holds;
+    **not at this scale** otherwise.
+    """
+    if not isinstance(steps, dict) or not steps:
+        raise _checks.bad_value("steps", "must be a non-empty dict (lam, eta) -> steps")
+    mild, band = _checks.real("mild", mild, minimum=1.0), _checks.real("band", band, minimum=1.0)
+    lams = sorted({float(k[0]) for k in steps})
+    etas = sorted({float(k[1]) for k in steps})
+    if len(etas) < 2 or lams[0] != 0.0 or len(lams) < 2 or len(steps) != len(lams) * len(etas):
+        raise _checks.bad_value("steps", "needs every (lam, eta) of a grid with lam = 0, another lam, two etas")
+    v = {(float(k[0]), float(k[1])): float(t) for k, t in steps.items()}
+    n_unfit = sum(not math.isfinite(t) for t in v.values())
+    slow = max(v[(lams[-1], e)] / v[(0.0, e)] for e in etas)
+    prod = [v[(0.0, e)] * e for e in etas]
+    spread_eta = max(prod) / min(prod)
+    mild_ok, eta_ok = bool(slow <= mild), bool(spread_eta <= band)
+    reason = (f"lam = {lams[-1]:g} takes up to x{slow:.2f} the steps of lam = 0 (at most x{mild:g}); "
+              f"steps * eta varies x{spread_eta:.2f} over eta (at most x{band:g})")
+    if n_unfit:
+        word, reason = "not at this scale", f"{n_unfit} runs never fit"
+    else:
+        word = {2: "reproduced", 1: "partly", 0: "not at this scale"}[mild_ok + eta_ok]
+    return FitTime(slow, spread_eta, n_unfit, Verdict(word, reason))
+
+
+class FitLimit(NamedTuple):
+    """lam_fits: the largest lam at which every run fits its training set (NaN: none);
+    lam_never: the smallest lam at which no run does (NaN: none); verdict."""
+
+    lam_fits: float
+    lam_never: float
+    verdict: Verdict
+
+
+def fit_limit(fitted: Dict[float, Sequence[bool]]) -> FitLimit:
+    """The verdict on "larger lam won't train" (Sec. 2) read as: above some lam the network no
+    longer fits its training set. ``fitted[lam]``: one bool per run at that lam (seeds, learning
+    rates): did it reach zero training error within its budget.
+
+    Criterion: **reproduced** when the lams split cleanly: every run fits at every lam up to
+    ``lam_fits`` and no run fits at any larger lam (and both sides are present); **partly** when
+    some runs at the larger lams fit or some at the smaller do not, but a lam exists where none
+    fits; **not at this scale** when every lam has a run that fits (the grid does not reach it).
+    """
+    if not isinstance(fitted, dict) or not fitted:
+        raise _checks.bad_value("fitted", "must be a non-empty dict lam -> sequence of bools")
+    frac = {}
+    for lam, runs in fitted.items():
+        runs = [_checks.boolean("fitted", x) for x in runs]
+        if not runs:
+            raise _checks.bad_value("fitted", f"lam {lam!r} has no runs")
+        frac[_checks.nonneg_float("fitted", lam)] = sum(runs) / len(runs)
+    lams = sorted(frac)
+    all_fit = [lam for lam in lams if frac[lam] == 1.0]
+    none_fit = [lam for lam in lams if frac[lam] == 0.0]
+    lam_fits = max(all_fit) if all_fit else math.nan
+    lam_never = min(none_fit) if none_fit else math.nan
+    if not none_fit:
+        return FitLimit(lam_fits, lam_never, Verdict("not at this scale", "a run fits at every lam of the grid"))
+    clean = bool(all_fit) and all(frac[lam] == 1.0 for lam in lams if lam <= lam_fits) and all(
+        frac[lam] == 0.0 for lam in lams if lam > lam_fits)
+    if clean:
+        return FitLimit(lam_fits, lam_never, Verdict(
+            "reproduced", f"every run fits up to lam = {lam_fits:g}, none from lam = {lam_never:g}"))
+    return FitLimit(lam_fits, lam_never, Verdict(
+        "partly", f"no run fits from lam = {lam_never:g}, but the split below it is not clean"))

@@ -142,3 +142,79 @@ def test_load_bootstrap_reads_the_committed_file_back():
     assert all(t.high >= b.low for t, b in zip(tight, rows))      # a tighter tolerance peaks no earlier
     with pytest.raises(ValueError, match="tol"):
         collapse.load_bootstrap(path, 0.003)
+
+
+# --- seeds, budget ends and the fit time (additions for the CNN, WRN and fit-time chapters) ---
+
+def _peaking_at(eta, lam, t_peak, seed, n=40, peak=0.9):
+    """A run measured every 10 steps whose accuracy rises linearly to ``peak`` at step t_peak and
+    then falls: t* at 0.5% is the step of the peak (the rise is steeper than 0.5% a step)."""
+    steps = np.arange(n) * 10
+    acc = np.where(steps <= t_peak, 0.1 + (peak - 0.1) * steps / t_peak, peak - 0.02 * (steps - t_peak) / 10)
+    rec = _record(eta, lam, np.clip(acc, 0.0, 1.0), np.where(steps >= t_peak, 0.0, 0.5))
+    return rec._replace(config=rec.config._replace(seed=seed))
+
+
+def test_by_seed_diagnoses_each_seed_alone_and_the_weakest_verdict_wins():
+    lams = (1e-3, 1e-2, 1e-1)
+    # seed 0: t* = 1/lam exactly (c' = 1, collapse); seed 1: t* the same 100 steps for every lam
+    recs = [_peaking_at(1.0, lam, round(1 / lam), 0, n=110) for lam in lams]
+    recs += [_peaking_at(1.0, lam, 100, 1, n=110) for lam in lams]
+    recs.append(_peaking_at(1.0, 1.0, 100, 1, peak=0.3))          # near chance: not trained
+    s0, s1 = collapse.by_seed(recs)
+    assert (s0.seed, s0.n_runs, s0.n_trained, s1.n_runs, s1.n_trained) == (0, 3, 3, 4, 3)
+    assert s0.spread.ratio == pytest.approx(1.0) and s0.spread.decades == pytest.approx(2.0)
+    assert s0.slope == pytest.approx(-1.0) and s0.verdict.word == "reproduced"
+    assert s1.slope == pytest.approx(0.0, abs=1e-9) and s1.verdict.word == "not at this scale"
+    both = collapse.seeds_verdict([s0.verdict, s1.verdict])
+    assert both.word == "not at this scale" and both.reason.startswith("on 1 of 2 seeds")
+    assert collapse.seeds_verdict([s0.verdict] * 3).reason.startswith("on every seed")
+    with pytest.raises(ValueError, match="records"):
+        collapse.by_seed([])
+    with pytest.raises(TypeError, match="verdicts"):
+        collapse.seeds_verdict([("reproduced", "x")])
+
+
+def test_seed_difference_and_runs_peaking_at_the_end_of_their_budget():
+    d = collapse.seed_difference([3.0, 2.0, 1.0], [1.0, 1.5, 1.5])
+    assert d.differences == (2.0, 0.5, -0.5) and d.median == 0.5
+    assert (d.low, d.high, d.holds, d.n_holds) == (-0.5, 2.0, False, 2)
+    assert collapse.seed_difference([2, 3], [1, 1]).holds
+    with pytest.raises(ValueError, match="b"):
+        collapse.seed_difference([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="a"):
+        collapse.seed_difference([np.nan], [1.0])
+    early = _peaking_at(1.0, 1e-3, 100, 0)                          # budget 390 steps
+    late = _peaking_at(1.0, 1e-2, 380, 0)
+    runs = collapse.diagnose([early, late])
+    assert [r.lam for r in collapse.at_budget_end(runs, 0.005)] == [1e-2]
+    assert collapse.at_budget_end(runs, 0.005, fraction=0.2) == runs
+    with pytest.raises(ValueError, match="tol"):
+        collapse.at_budget_end(runs, 0.003)
+
+
+def test_fit_time_follows_its_stated_criterion():
+    etas, inv = (0.5, 1.0, 2.0), lambda c, e: c / e           # steps = c / eta: an exact 1/eta law
+    law = {(lam, e): inv(100 * (1 + 5 * lam), e) for lam in (0.0, 0.1) for e in etas}
+    f = collapse.fit_time(law)                                   # the largest lam: x1.5 the steps
+    assert f.slowdown == pytest.approx(1.5) and f.eta_spread == pytest.approx(1.0)
+    assert f.verdict.word == "reproduced" and f.n_unfit == 0
+    slow = {k: v * (3.0 if k[0] else 1.0) for k, v in law.items()}
+    assert collapse.fit_time(slow).verdict.word == "partly"    # 1/eta holds, lam triples the time
+    flat = {k: 100.0 * (3.0 if k[0] else 1.0) for k in law}     # neither holds
+    assert collapse.fit_time(flat).verdict.word == "not at this scale"
+    unfit = {**law, (0.1, 2.0): math.nan}
+    assert collapse.fit_time(unfit).n_unfit == 1
+    assert collapse.fit_time(unfit).verdict.word == "not at this scale"
+    with pytest.raises(ValueError, match="steps"):
+        collapse.fit_time({(0.1, e): 1.0 for e in etas})        # no lam = 0
+
+
+def test_fit_limit_follows_its_stated_criterion():
+    clean = collapse.fit_limit({0.0: [True] * 3, 1e-3: [True, True], 3e-3: [False], 1e-2: [False]})
+    assert (clean.lam_fits, clean.lam_never, clean.verdict.word) == (1e-3, 3e-3, "reproduced")
+    mixed = collapse.fit_limit({1e-3: [True, False], 3e-3: [False]})
+    assert math.isnan(mixed.lam_fits) and mixed.verdict.word == "partly"
+    assert collapse.fit_limit({1e-3: [True], 3e-3: [True, False]}).verdict.word == "not at this scale"
+    with pytest.raises(TypeError, match="fitted"):
+        collapse.fit_limit({1e-3: [1]})
