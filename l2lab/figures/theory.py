@@ -13,8 +13,10 @@ import plotly.graph_objects as go
 
 from l2lab import _checks, theory
 from l2lab.figures import plots
+from l2lab.figures.tables import Table, table
 
-__all__ = ["mode_figure", "mode_ratio_figure", "mode_lambda_figure", "kernel_decay_figure"]
+__all__ = ["mode_figure", "mode_ratio_figure", "mode_lambda_figure", "kernel_decay_figure",
+           "kernel_decay_ratio_table"]
 
 
 def _times(lam: float, gammas, t_max_over_lam: float = 30.0, num: int = 300) -> np.ndarray:
@@ -118,3 +120,29 @@ def kernel_decay_figure(results: dict, lam: float) -> go.Figure:
                         name=f"e<sup>−2({k}−1)λt</sup>", line={"color": color, "dash": "dash"})
     return plots.style(fig, title=f"Kernel decay during training (λ = {lam:g})",
                        xaxis="t = step · η", yaxis="tr Θ<sub>t</sub> / tr Θ<sub>0</sub>", log_y=True)
+
+
+def kernel_decay_ratio_table(results: dict, lam: float, every: int = 2) -> Table:
+    """Measured over predicted kernel decay, ``(tr Theta_t / tr Theta_0) / e^{-2(k-1) lam t}``,
+    one row per recorded ``lam t`` (every ``every``-th record, and the last) and one column per
+    network: narrow enough for the page at any number of records.
+
+    ``results``: ``label -> (k, trajectory)`` as for :func:`kernel_decay_figure`; all
+    trajectories must have recorded the NTK at the same times (up to 0.01 in ``lam t``).
+    """
+    from l2lab.theory import wide
+
+    lam = _checks.positive_float("lam", lam)
+    every = _checks.positive_int("every", every)
+    if not isinstance(results, dict) or not results:
+        raise _checks.bad_type("results", "must be a non-empty dict label -> (k, trajectory)")
+    ratios = {label: wide.kernel_decay_ratios(tr, k, lam) for label, (k, tr) in results.items()}
+    times = lam * next(iter(ratios.values())).t
+    if any(r.t.shape != times.shape or not np.allclose(lam * r.t, times, rtol=0, atol=0.01)
+           for r in ratios.values()):
+        raise _checks.bad_value("results", "must record the NTK at the same times (lam t within 0.01)")
+    rows = sorted(set(range(0, len(times), every)) | {len(times) - 1})
+    return table(["λt", *ratios], [[f"{times[i]:.2f}", *(float(r.trace[i]) for r in ratios.values())]
+                                   for i in rows],
+                 caption="tr Θ_t / tr Θ_0 measured, over e^(−2(k−1)λt) predicted (1: exactly as "
+                         "Theorem 1 says; above 1: the kernel decays less).", digits=3)

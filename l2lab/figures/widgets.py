@@ -76,8 +76,13 @@ class ModeExplorer:
         fig.add_scatter(x=c["t"], y=c["f_linear"], name="linear model (k = 1)",
                         line={"dash": "dash"})
         for x, label in ((1 / c["gamma"], "1/γ"), (1 / c["lam"], "1/λ")):
-            fig.add_vline(x=x, line={"dash": "dot", "color": "gray"}, annotation_text=label)
-        fig.update_layout(xaxis={"type": "log", "title": "t"},
+            # a shape takes data coordinates, an annotation on a log axis takes log10 of them
+            # (x = 100 would stretch the axis to 1e100)
+            fig.add_vline(x=x, line={"dash": "dot", "color": "gray"})
+            fig.add_annotation(x=np.log10(x), xref="x", y=1, yref="y domain", text=label,
+                               showarrow=False, xanchor="left", yanchor="top")
+        t_range = [float(np.log10(c["t"][0])), float(np.log10(c["t"][-1]))]
+        fig.update_layout(xaxis={"type": "log", "title": "t", "range": t_range, "autorange": False},
                           yaxis={"title": "f<sub>mode</sub> / y<sub>mode</sub>"},
                           height=400, margin={"t": 30}, template="plotly_white")
         return plots.finish(fig)   # powers of ten on the log axis
