@@ -21,6 +21,8 @@ One module per idea:
 * :mod:`~l2lab.data.cifar`        -- CIFAR-10 python batches (safe unpickling).
 * :mod:`~l2lab.data.load`         -- :func:`load_dataset` by name.
 * :mod:`~l2lab.data.downloads`    -- :func:`download_dataset`, checked against published MD5s.
+* :mod:`~l2lab.data.synthetic`    -- :func:`synthetic_cifar10`: a small CIFAR-10 in its own
+  python format (tests, smoke runs).
 * :mod:`~l2lab.data.splits`       -- :func:`train_test_split`, :func:`paper_split`.
 * :mod:`~l2lab.data.transforms`   -- :func:`pad_to`, :func:`downsample`, :func:`flatten`,
   :func:`standardize`.
@@ -45,6 +47,7 @@ from l2lab.data.locations import (DATASET_NAMES, FASHION_MNIST_DEBIAN_DIR, MLXTE
                                   OFFLINE_DEFAULT, SPLITS, default_data_dir)
 from l2lab.data.mnist_subset import mnist5k
 from l2lab.data.splits import paper_split, train_test_split
+from l2lab.data.synthetic import synthetic_cifar10
 from l2lab.data.transforms import downsample, flatten, pad_to, standardize
 
 __all__ = [
@@ -63,6 +66,7 @@ __all__ = [
     "load_cifar10",
     "load_dataset",
     "download_dataset",
+    "synthetic_cifar10",
     "train_test_split",
     "paper_split",
     "pad_to",

