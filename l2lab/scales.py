@@ -1,15 +1,21 @@
-"""The one switch between the default *tiny* scale and the paper's scale.
+"""The one switch between the default *tiny* scale and the paper's scale, and the smoke switch.
 
 Chapters and command lines read ``L2LAB_SCALE`` (``tiny`` by default, ``paper`` for the
 paper's sizes, which want a GPU/TPU) and look their sizes up in a dict keyed by scale.
+
+``L2LAB_SMOKE=1`` (:func:`smoke`) keeps the paper's architectures, data formats, sharding and
+figures but shrinks what costs time (a few steps per run, small batches, a few evaluation
+batches, a small grid): the paper path executed on a CPU in minutes, as CI does
+(``make smoke``). Its results mean nothing; they only show that the path runs.
 """
 from __future__ import annotations
 
 import os
 
 SCALES = ("tiny", "paper")
+SMOKE_VALUES = ("0", "1")
 
-__all__ = ["SCALES", "current", "pick"]
+__all__ = ["SCALES", "SMOKE_VALUES", "current", "pick", "smoke"]
 
 
 def current(default: str = "tiny") -> str:
@@ -18,6 +24,21 @@ def current(default: str = "tiny") -> str:
     if value not in SCALES:
         raise ValueError(f"L2LAB_SCALE must be one of {SCALES}, got {value!r}")
     return value
+
+
+def smoke() -> bool:
+    """Whether ``L2LAB_SMOKE`` asks for a smoke run: ``"1"`` yes; ``"0"``, empty or unset no.
+
+    Raises:
+      ValueError: any other value (naming ``L2LAB_SMOKE`` and the allowed values), so that a
+        typo such as ``L2LAB_SMOKE=yes`` never silently starts a paper-size run.
+    """
+    value = os.environ.get("L2LAB_SMOKE", "").strip()
+    if value == "":
+        return False
+    if value not in SMOKE_VALUES:
+        raise ValueError(f"L2LAB_SMOKE must be '1' (smoke run), '0' or unset, got {value!r}")
+    return value == "1"
 
 
 def pick(options: dict, scale: str | None = None):

@@ -3,6 +3,10 @@
 ``tiny``: CPU-sized stand-ins that the default build runs (FC on MNIST-5k, CNNs on 16x16 digits,
 WRN-10-1 on 8x8 digits). ``paper``: the SM A setups (FC width 2048 and the Fig. 2a grid, WRN-28-10
 and the Fig. 2d grid, the CNN of Fig. 3). Change a preset with ``preset(...)._replace(...)``.
+
+With ``L2LAB_SMOKE=1`` (:func:`l2lab.scales.smoke`) the paper presets come shrunk by
+:func:`smoke_spec`: the same architecture, data set, image size, augmentation, optimizer and
+sharding (``max_group_size``), but a few steps on a few small batches (:data:`SMOKE`).
 """
 from __future__ import annotations
 
@@ -10,10 +14,21 @@ import copy
 
 from l2lab import _checks
 from l2lab.engine.models import ARCHS
-from l2lab.engine.spec import SweepSpec
+from l2lab.engine.spec import SweepSpec, parse_budget
+from l2lab import scales
 from l2lab.scales import SCALES
 
-__all__ = ["PRESETS", "preset"]
+__all__ = ["PRESETS", "SMOKE", "SMOKE_FIELDS", "preset", "smoke_spec"]
+
+# What a smoke run keeps of a paper spec (everything else is kept as it is): n_train/n_test
+# training/test images at most, minibatches of batch_size (a full-batch spec stays full batch),
+# evaluation in chunks of eval_batch_size, "steps:<steps>" per configuration, points_per_octave
+# measurements per doubling, the first and last of the etas and of the lams, the first seed.
+SMOKE = {"n_train": 32, "n_test": 32, "batch_size": 8, "eval_batch_size": 16, "steps": 4,
+         "points_per_octave": 1, "grid": 2, "seeds": 1}
+# The SweepSpec fields that smoke_spec may change: what costs time, nothing else.
+SMOKE_FIELDS = ("n_train", "n_test", "batch_size", "eval_batch_size", "budget",
+                "points_per_octave", "etas", "lams", "seeds")
 
 _CNN_TINY = dict(model_kwargs={"channels": 8, "dense": 32, "pool_strides": (2, 2)}, dataset="mnist5k",
                  n_train=256, n_test=512, batch_size=256, points_per_octave=8, image_size=16)
@@ -65,10 +80,44 @@ PRESETS = {
 }
 
 
+def _ends(values: tuple, n: int) -> tuple:
+    """At most ``n`` of ``values``: the first and the last (then the first ``n - 2`` between)."""
+    if len(values) <= n:
+        return tuple(values)
+    return (values[0], *values[1:n - 1], values[-1]) if n > 1 else (values[0],)
+
+
+def smoke_spec(spec: SweepSpec) -> SweepSpec:
+    """``spec`` shrunk for a smoke run of its code path (what ``L2LAB_SMOKE=1`` does to the
+    paper presets): the fields in :data:`SMOKE_FIELDS` cut down to :data:`SMOKE`, every other
+    field (architecture, model sizes, data set, image size, augmentation, momentum, schedules,
+    loss, optimizer, sharding) unchanged. A full-batch spec (``batch_size >= n_train``) stays
+    full batch. Idempotent: a smoke spec comes back as it is.
+    """
+    if not isinstance(spec, SweepSpec):
+        raise _checks.bad_type("spec", f"must be a l2lab.engine.SweepSpec, got {type(spec).__name__}")
+    n_train = min(spec.n_train, SMOKE["n_train"])
+    full_batch = spec.batch_size >= spec.n_train
+    batch = n_train if full_batch else min(spec.batch_size, SMOKE["batch_size"], n_train)
+    n_test = SMOKE["n_test"] if spec.n_test is None else min(spec.n_test, SMOKE["n_test"])
+    eval_batch = None if spec.eval_batch_size is None else min(spec.eval_batch_size,
+                                                                SMOKE["eval_batch_size"])
+    kind, value = parse_budget(spec.budget)
+    steps = SMOKE["steps"] if kind != "steps" else min(int(value), SMOKE["steps"])
+    return spec._replace(
+        n_train=n_train, n_test=n_test, batch_size=batch, eval_batch_size=eval_batch,
+        budget=f"steps:{steps}", points_per_octave=min(spec.points_per_octave,
+                                                       SMOKE["points_per_octave"]),
+        etas=_ends(tuple(spec.etas), SMOKE["grid"]), lams=_ends(tuple(spec.lams), SMOKE["grid"]),
+        seeds=tuple(spec.seeds)[:SMOKE["seeds"]], model_kwargs=copy.deepcopy(spec.model_kwargs))
+
+
 def preset(arch: str, scale: str) -> SweepSpec:
     """The spec of ``arch`` (``"fc"``, ``"cnn"``, ``"cnn_bn"``, ``"wrn"``) at ``scale``
-    (``"tiny"`` or ``"paper"``): :data:`PRESETS` (see the comments there)."""
+    (``"tiny"`` or ``"paper"``): :data:`PRESETS` (see the comments there). At ``"paper"`` with
+    ``L2LAB_SMOKE=1`` (:func:`l2lab.scales.smoke`): :func:`smoke_spec` of it."""
     _checks.one_of("scale", scale, SCALES)
     _checks.one_of("arch", arch, ARCHS)
     spec = PRESETS[arch, scale]
-    return spec._replace(model_kwargs=copy.deepcopy(spec.model_kwargs))   # the table stays as it is
+    spec = spec._replace(model_kwargs=copy.deepcopy(spec.model_kwargs))   # the table stays as it is
+    return smoke_spec(spec) if scale == "paper" and scales.smoke() else spec
