@@ -15,6 +15,8 @@ peak test accuracy within the first ``T`` steps.
   ``band`` of the best accuracy (Figure 4b's error bars: 0.1%).
 * :func:`compare` / :func:`comparison_table` -- tuned against predicted, per budget, with the cost
   of the prediction as a fraction of the sweep it replaces.
+* :func:`budget_verdict` -- Figures 2b/2c: what a fixed budget costs the smallest lam against
+  a budget proportional to 1/(eta lam).
 * :func:`autol2_runs`, :func:`compare_autol2` / :func:`autol2_table` -- AutoL2 (SM E) against the
   best constant lam of a sweep at the same budget (Figures 1c, S9-S11).
 """
@@ -30,7 +32,7 @@ from l2lab.applications import predict as _predict
 
 __all__ = ["TunedLambda", "tuned_lambda", "tuning_sweep", "predicted_runs", "fixed_budget_runs", "Comparison",
            "compare", "comparison_table", "summary", "autol2_runs", "AutoL2Comparison", "compare_autol2",
-           "autol2_table", "BAND"]
+           "autol2_table", "BAND", "BudgetVerdict", "budget_verdict"]
 
 BAND = 0.001     # Figure 4b: "the spread of values that achieve within 0.1% of the optimal test accuracy"
 
@@ -326,3 +328,45 @@ def autol2_table(comparisons: Dict[str, AutoL2Comparison]) -> str:
     lines.append("shrink: smallest ||theta|| / initial; reaches best at: AutoL2's first step at the "
                  "best constant accuracy")
     return "\n".join(lines)
+
+
+class BudgetVerdict(NamedTuple):
+    """:func:`budget_verdict`'s answer: ``word`` (reproduced / partly / not at this scale),
+    ``reason`` (a phrase with the numbers), ``lam`` (the lam compared), ``loss`` (its peak accuracy
+    with the scaled budget minus with the fixed one), ``noise`` (the binomial standard error)."""
+    word: str
+    reason: str
+    lam: float
+    loss: float
+    noise: float
+
+
+def budget_verdict(scaled: Sequence[_sweep.Record], fixed: Sequence[_sweep.Record],
+                   n_test: int) -> BudgetVerdict:
+    """Figures 2b/2c: with a budget ``t = c/(eta lam)`` a small lam reaches its (higher) peak; a
+    fixed budget stops it before the peak and loses accuracy.
+
+    Criterion, at the smallest lam that both lists hold: ``loss`` = peak accuracy of its
+    ``scaled`` run minus that of its ``fixed`` run. *reproduced* when ``loss`` exceeds two
+    standard errors of a test accuracy on ``n_test`` images (binomial, at the scaled peak),
+    *partly* when it is positive but within that, *not at this scale* otherwise."""
+    from l2lab.studies import collapse
+
+    n_test = _checks.positive_int("n_test", n_test)
+    by_lam = {float(r.config.lam): r for r in fixed}
+    common = sorted(lam for lam in (float(r.config.lam) for r in scaled) if lam in by_lam)
+    if not common:
+        raise _checks.bad_value("fixed", "no lam of `scaled` has a fixed-budget run")
+    lam = common[0]
+    long = next(r for r in scaled if float(r.config.lam) == lam)
+    loss = float(long.peak_accuracy - by_lam[lam].peak_accuracy)
+    noise = collapse.accuracy_noise(float(long.peak_accuracy), n_test)
+    if loss > 2 * noise:
+        word = "reproduced"
+    elif loss > 0:
+        word = "partly"
+    else:
+        word = "not at this scale"
+    reason = (f"the fixed budget costs lam = {lam:.0e} {loss:.2%} of test accuracy "
+              f"(two standard errors: {2 * noise:.2%})")
+    return BudgetVerdict(word, reason, lam, loss, noise)

@@ -11,7 +11,8 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 from l2lab import claims
 from l2lab.figures.tables import Link, Table
 
-__all__ = ["ResultsAtAGlance", "collect", "results_table", "snapshot"]
+__all__ = ["ResultsAtAGlance", "collect", "made_sentence", "provenance_sentence", "results_table",
+           "snapshot"]
 
 
 class ResultsAtAGlance(NamedTuple):
@@ -49,6 +50,29 @@ def made_sentence(prov: dict) -> str:
     n = prov.get("num_devices", 1)
     return (f"made on {str(prov.get('date_utc', '?'))[:10]} on {prov.get('device_kind', '?')} "
             f"({n} device{'s' if n != 1 else ''}) at commit {commit}")
+
+
+def _and(items: Sequence[str]) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def provenance_sentence(provenances: Sequence[dict]) -> str:
+    """Where and when records were made, as a sentence ("Made with l2lab 0.1.0 at commits
+    e67e4f0 and f351936 (one with uncommitted changes) on 1 cpu device, 2026-12-01.") from their
+    provenance dicts (:func:`l2lab.engine.records.provenance`)."""
+    if not provenances:
+        raise ValueError("provenances must be a non-empty list")
+    pick = lambda key: list(dict.fromkeys(str(p.get(key, "?")) for p in provenances))
+    commits = list(dict.fromkeys(str(p.get("git_commit") or "unknown")[:7] for p in provenances))
+    dirty = sum(bool(p.get("git_dirty")) for p in provenances if p.get("git_commit"))
+    devices = list(dict.fromkeys(f"{p.get('num_devices', '?')} {p.get('device_kind', '?')} device"
+                                 + ("s" if p.get("num_devices", 1) != 1 else "") for p in provenances))
+    dates = sorted({str(p.get("date_utc", "?"))[:10] for p in provenances})
+    when = dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}"
+    return (f"Made with l2lab {_and(pick('l2lab_version'))} at commit{'s' if len(commits) > 1 else ''} "
+            f"{_and(commits)}{' (some runs with uncommitted changes)' if dirty else ''} "
+            f"on {_and(devices)}, {when}.")
 
 
 def _minutes(seconds: Optional[float]) -> str:

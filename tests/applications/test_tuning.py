@@ -184,3 +184,24 @@ def test_summary_checks_the_papers_two_claims():
     assert "at 2 of 2 budgets" in U.summary(rows, 2.0) and "at 0 of 2 (" in U.summary(rows, 2.0)
     with pytest.raises(ValueError, match="`rows`"):
         U.summary([])
+
+
+def _run(lam, peak):
+    from types import SimpleNamespace
+    return SimpleNamespace(config=SimpleNamespace(lam=lam), peak_accuracy=peak)
+
+
+@pytest.mark.parametrize("fixed_peak, word", [(0.80, "reproduced"), (0.895, "partly"),
+                                              (0.90, "not at this scale"), (0.91, "not at this scale")])
+def test_budget_verdict_against_two_standard_errors(fixed_peak, word):
+    # smallest common lam is 1e-4 (1e-5 has no fixed run); 2 SE of 0.9 on 900 images = 2%
+    scaled = [_run(1e-5, 0.95), _run(1e-4, 0.90), _run(1e-3, 0.85)]
+    fixed = [_run(1e-4, fixed_peak), _run(1e-3, 0.85)]
+    v = U.budget_verdict(scaled, fixed, 900)
+    assert v.lam == 1e-4 and v.word == word
+    assert v.noise == pytest.approx(np.sqrt(0.9 * 0.1 / 900))
+    assert v.loss == pytest.approx(0.90 - fixed_peak)
+    with pytest.raises(ValueError, match="fixed"):
+        U.budget_verdict(scaled, [_run(1e-2, 0.5)], 900)
+    with pytest.raises(ValueError, match="n_test"):
+        U.budget_verdict(scaled, fixed, 0)

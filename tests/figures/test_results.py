@@ -39,3 +39,21 @@ def test_rows_come_from_this_build_else_the_snapshot(tmp_path):
 def test_no_snapshot_and_no_build_gives_an_empty_table(tmp_path):
     got = results.results_table(["theory/02_modes"], results.collect(tmp_path / "none"), None, {}, {})
     assert got.table.rows == [] and got.missing == ["theory/02_modes"] and got.snapshot_made == ""
+
+
+def test_provenance_reads_as_a_sentence():
+    a = {"l2lab_version": "0.1.0", "git_commit": "e67e4f074e99", "git_dirty": True,
+         "num_devices": 1, "device_kind": "cpu", "date_utc": "2026-12-01T08:05:11+00:00"}
+    b = dict(a, git_commit="f3519365ff00", git_dirty=False, date_utc="2026-12-03T01:00:00+00:00")
+    c = dict(b, num_devices=1, device_kind="NVIDIA H200")
+    assert results.provenance_sentence([a, a]) == (
+        "Made with l2lab 0.1.0 at commit e67e4f0 (some runs with uncommitted changes) on 1 cpu device, "
+        "2026-12-01.")
+    assert results.provenance_sentence([b, c]) == (
+        "Made with l2lab 0.1.0 at commit f351936 on 1 cpu device and 1 NVIDIA H200 device, "
+        "2026-12-03.")
+    assert "commits e67e4f0 and f351936" in results.provenance_sentence([a, b])
+    assert "2026-12-01 to 2026-12-03" in results.provenance_sentence([a, b])
+    import pytest
+    with pytest.raises(ValueError):
+        results.provenance_sentence([])
