@@ -13,6 +13,7 @@ from l2lab.figures import plots
 
 __all__ = ["steps_to_peak_figure", "peak_accuracy_figure", "training_curves_figure",
            "provenance_text"]
+# param_norm_figure is public too; it joins __all__ once l2lab.figures.FIGURES re-exports it.
 
 
 def _records_by_eta(records) -> dict:
@@ -121,6 +122,31 @@ def training_curves_figure(records, *, eta: float | None = None) -> go.Figure:
     return plots.slider_figure(frames, slider_label="λ", title=f"Training curves (η = {eta:g})",
                                xaxis="step", yaxis="accuracy / error / loss", log_x=True,
                                active=len(frames) // 2, y_range=(0.0, 1.05))
+
+
+def param_norm_figure(sweeps: dict) -> go.Figure:
+    """The parameter norm ``||theta||`` against ``step * eta * lam`` (log axis; step 0 drawn at
+    step 1/2), one line per run: one colour per ``lam`` (the same in every sweep), dash by sweep
+    (the first solid, the next dashed, dotted, ...). ``sweeps``: ``label -> records`` (e.g.
+    ``{"no BN": ..., "BN": ...}``); runs with ``lam = 0`` are left out (no ``eta lam`` clock)."""
+    if not isinstance(sweeps, dict) or not sweeps:
+        raise ValueError("sweeps must be a non-empty dict label -> records")
+    dashes = ("solid", "dash", "dot", "dashdot")
+    lams = sorted({float(r.config.lam) for rs in sweeps.values() for r in rs if r.config.lam > 0})
+    fig = go.Figure()
+    for i, (label, records) in enumerate(sweeps.items()):
+        rs = sorted((r for r in records if r.config.lam > 0), key=lambda r: r.config.lam)
+        for r in rs:
+            j = lams.index(float(r.config.lam))           # one colour per lam, in every sweep
+            clock = np.maximum(np.asarray(r.result.steps, float), 0.5) * r.config.eta * r.config.lam
+            fig.add_scatter(x=clock, y=np.asarray(r.result.param_norm, float), mode="lines",
+                            name=f"{label}, λ = {r.config.lam:g}",
+                            line={"color": plots.COLORS[j % len(plots.COLORS)],
+                                  "dash": dashes[i % len(dashes)]})
+    if not fig.data:
+        raise ValueError("sweeps hold no run with lam > 0")
+    return plots.style(fig, title="Parameter norm during training", xaxis="step · η · λ",
+                       yaxis="‖θ‖", log_x=True)
 
 
 def provenance_text(records) -> str:
