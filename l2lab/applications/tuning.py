@@ -15,6 +15,8 @@ peak test accuracy within the first ``T`` steps.
   ``band`` of the best accuracy (Figure 4b's error bars: 0.1%).
 * :func:`compare` / :func:`comparison_table` -- tuned against predicted, per budget, with the cost
   of the prediction as a fraction of the sweep it replaces.
+* :func:`prediction_verdict` -- the paper's claim for ``factor * c/T``: the tuned accuracy
+  within 0.4% at every budget.
 * :func:`budget_verdict` -- Figures 2b/2c: what a fixed budget costs the smallest lam against
   a budget proportional to 1/(eta lam).
 * :func:`autol2_runs`, :func:`compare_autol2` / :func:`autol2_table` -- AutoL2 (SM E) against the
@@ -32,7 +34,8 @@ from l2lab.applications import predict as _predict
 
 __all__ = ["TunedLambda", "tuned_lambda", "tuning_sweep", "predicted_runs", "fixed_budget_runs", "Comparison",
            "compare", "comparison_table", "summary", "autol2_runs", "AutoL2Comparison", "compare_autol2",
-           "autol2_table", "BAND", "BudgetVerdict", "budget_verdict"]
+           "autol2_table", "BAND", "BudgetVerdict", "budget_verdict", "PredictionVerdict",
+           "prediction_verdict"]
 
 BAND = 0.001     # Figure 4b: "the spread of values that achieve within 0.1% of the optimal test accuracy"
 
@@ -370,3 +373,35 @@ def budget_verdict(scaled: Sequence[_sweep.Record], fixed: Sequence[_sweep.Recor
     reason = (f"the fixed budget costs lam = {lam:.0e} {loss:.2%} of test accuracy "
               f"(two standard errors: {2 * noise:.2%})")
     return BudgetVerdict(word, reason, lam, loss, noise)
+
+
+class PredictionVerdict(NamedTuple):
+    """:func:`prediction_verdict`'s answer: ``word``, ``close`` (budgets within ``within`` of the
+    tuned accuracy), ``near`` (budgets whose predicted lam is within 10x of the tuned one),
+    ``n`` (budgets), ``worst`` (the largest accuracy loss)."""
+    word: str
+    close: int
+    near: int
+    n: int
+    worst: float
+
+
+def prediction_verdict(rows: Sequence[Comparison], factor: float = 1.0, *,
+                       within: float = 0.004) -> PredictionVerdict:
+    """The paper's claim for ``factor * c/T`` (Figure 1b: "within 0.4% of the tuned accuracy";
+    Figure 4b: within an order of magnitude of the tuned lam), over the budgets of ``rows``.
+
+    Criterion (on the accuracy, what a user of the prediction gets): *reproduced* when the
+    accuracy at the predicted lam is within ``within`` of the tuned one at every budget,
+    *partly* when at least half of them, *not at this scale* otherwise. ``near`` counts the
+    budgets within 10x in lam, for the record."""
+    rows = list(rows)
+    if not rows:
+        raise _checks.bad_value("rows", "must hold at least one Comparison")
+    factor = _checks.positive_float("factor", factor)
+    within = _checks.nonneg_float("within", within)
+    loss = np.array([r.tuned.accuracy - r.predicted_accuracy[factor] for r in rows])
+    ratio = np.array([r.predicted_lam[factor] / r.tuned.lam for r in rows])
+    close, near, n = int(np.sum(loss <= within)), int(np.sum((ratio >= 0.1) & (ratio <= 10))), len(rows)
+    word = "reproduced" if close == n else "partly" if 2 * close >= n else "not at this scale"
+    return PredictionVerdict(word, close, near, n, float(loss.max()))

@@ -205,3 +205,19 @@ def test_budget_verdict_against_two_standard_errors(fixed_peak, word):
         U.budget_verdict(scaled, [_run(1e-2, 0.5)], 900)
     with pytest.raises(ValueError, match="n_test"):
         U.budget_verdict(scaled, fixed, 0)
+
+
+@pytest.mark.parametrize("pred_acc, word, close", [((0.90, 0.899, 0.90), "reproduced", 3),
+                                                   ((0.90, 0.85, 0.90), "partly", 2),
+                                                   ((0.80, 0.85, 0.90), "not at this scale", 1)])
+def test_prediction_verdict_counts_budgets_within_the_papers_04_percent(pred_acc, word, close):
+    from types import SimpleNamespace
+    rows = [SimpleNamespace(budget=t, tuned=SimpleNamespace(lam=1e-3, accuracy=0.90),
+                            predicted_lam={1.0: lam}, predicted_accuracy={1.0: a})
+            for t, lam, a in zip((100, 200, 400), (2e-2, 5e-3, 1e-3), pred_acc)]
+    v = U.prediction_verdict(rows)
+    assert (v.word, v.close, v.n) == (word, close, 3)
+    assert v.near == 2                                  # 20x is not within an order of magnitude
+    assert v.worst == pytest.approx(0.90 - min(pred_acc))
+    with pytest.raises(ValueError, match="rows"):
+        U.prediction_verdict([])
