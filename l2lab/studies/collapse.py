@@ -29,7 +29,7 @@ from l2lab import measure as _measure
 __all__ = ["RunDiagnosis", "diagnose", "Spread", "spread", "slope", "accuracy_noise", "verdict", "Verdict",
            "TOLERANCES", "PerImage", "per_image_run", "bootstrap_t_star", "BootstrapRow", "load_bootstrap",
            "SeedSummary", "by_seed", "seeds_verdict", "SeedDifference", "seed_difference", "at_budget_end",
-           "FitTime", "fit_time", "FitLimit", "fit_limit"]
+           "FitTime", "fit_time", "FitLimit", "fit_limit", "Plateau", "plateau_verdict"]
 
 TOLERANCES = (0.005, 0.002, 0.001)     # the paper's 0.5%, and tighter ones
 
@@ -450,3 +450,56 @@ def fit_limit(fitted: Dict[float, Sequence[bool]]) -> FitLimit:
             "reproduced", f"every run fits up to lam = {lam_fits:g}, none from lam = {lam_never:g}"))
     return FitLimit(lam_fits, lam_never, Verdict(
         "partly", f"no run fits from lam = {lam_never:g}, but the split below it is not clean"))
+
+
+# --- Figure 1a: a budget T ~ 1/lam keeps the accuracy as lam shrinks, a fixed T does not -----------
+
+class Plateau(NamedTuple):
+    """lam: the smallest lam of both sets; scaled_drop, fixed_drop: the best accuracy of each set
+    minus its accuracy at that lam; noise: the binomial standard error of the best accuracy on
+    ``n_test`` images; verdict."""
+
+    lam: float
+    scaled_drop: float
+    fixed_drop: float
+    noise: float
+    verdict: Verdict
+
+
+def _accuracy(record: Any, statistic: str) -> float:
+    if statistic == "peak":
+        return float(record.peak_accuracy)
+    acc = np.asarray(record.result.test_accuracy, np.float64)
+    return float(acc[-1]) if acc.size and not record.result.diverged else math.nan
+
+
+def plateau_verdict(scaled: Sequence[Any], fixed: Sequence[Any], n_test: int, *,
+                    statistic: str = "final") -> Plateau:
+    """Figure 1a (with ``statistic="final"``, the accuracy at the end of the run) or 2e/2f
+    (``"peak"``): trained for ``T ~ 1/lam`` (``scaled`` records) the accuracy stays up as lam
+    shrinks; trained for a fixed T (``fixed`` records) it falls below an optimal lam.
+
+    Criterion, at the smallest lam both sets hold, with the drop of each set from its best
+    accuracy to that lam's and two binomial standard errors on ``n_test`` test images as the
+    noise: **reproduced** when the fixed T's drop exceeds the noise and the scaled T's does not;
+    **partly** when only one of the two holds; **not at this scale** when neither does.
+    """
+    n_test = _checks.positive_int("n_test", n_test)
+    statistic = _checks.one_of("statistic", statistic, ("final", "peak"))
+    for name, rs in (("scaled", scaled), ("fixed", fixed)):
+        if not isinstance(rs, (list, tuple)) or not rs or not all(hasattr(r, "config") for r in rs):
+            raise _checks.bad_value(name, "must be a non-empty sequence of sweep records")
+    acc = {name: {float(r.config.lam): _accuracy(r, statistic) for r in rs}
+           for name, rs in (("scaled", scaled), ("fixed", fixed))}
+    common = sorted(set(acc["scaled"]) & set(acc["fixed"]))
+    if not common:
+        raise _checks.bad_value("fixed", "no lam of `scaled` has a fixed-budget run")
+    lam = common[0]
+    best = {k: max(v for v in a.values() if math.isfinite(v)) for k, a in acc.items()}
+    drop = {k: best[k] - acc[k][lam] for k in acc}
+    noise = accuracy_noise(min(max(best.values()), 1.0), n_test)
+    fixed_loses, scaled_keeps = bool(drop["fixed"] > 2 * noise), bool(drop["scaled"] <= 2 * noise)
+    word = {2: "reproduced", 1: "partly", 0: "not at this scale"}[fixed_loses + scaled_keeps]
+    reason = (f"from its best to lam = {lam:g} the {statistic} accuracy drops {drop['fixed']:.2%} with the "
+              f"fixed T and {drop['scaled']:.2%} with T ~ 1/lam (two standard errors: {2 * noise:.2%})")
+    return Plateau(lam, drop["scaled"], drop["fixed"], noise, Verdict(word, reason))

@@ -218,3 +218,24 @@ def test_fit_limit_follows_its_stated_criterion():
     assert collapse.fit_limit({1e-3: [True], 3e-3: [True, False]}).verdict.word == "not at this scale"
     with pytest.raises(TypeError, match="fitted"):
         collapse.fit_limit({1e-3: [1]})
+
+
+def test_plateau_verdict_follows_its_stated_criterion():
+    def recs(final_by_lam):
+        return [_record(1.0, lam, [0.1, acc], [0.9, 0.0]) for lam, acc in final_by_lam.items()]
+    noise2 = 2 * collapse.accuracy_noise(0.9, 1000)                      # 1.9%
+    scaled = recs({1e-3: 0.89, 1e-2: 0.90})                              # drops 1%: within noise
+    fixed = recs({1e-3: 0.80, 1e-2: 0.90})                               # drops 10%
+    p = collapse.plateau_verdict(scaled, fixed, 1000)
+    assert (p.lam, p.verdict.word) == (1e-3, "reproduced")
+    assert p.scaled_drop == pytest.approx(0.01) and p.fixed_drop == pytest.approx(0.10)
+    assert p.noise == pytest.approx(noise2 / 2)
+    assert collapse.plateau_verdict(fixed, fixed, 1000).verdict.word == "partly"
+    assert collapse.plateau_verdict(fixed, scaled, 1000).verdict.word == "not at this scale"
+    # "peak" reads the peak accuracy (here 0.9 for every run: nothing drops)
+    peaky = [_record(1.0, lam, [0.1, 0.9, 0.5], [0.9, 0.0, 0.0]) for lam in (1e-3, 1e-2)]
+    assert collapse.plateau_verdict(peaky, fixed, 1000, statistic="peak").scaled_drop == 0.0
+    with pytest.raises(ValueError, match="statistic"):
+        collapse.plateau_verdict(scaled, fixed, 1000, statistic="mean")
+    with pytest.raises(ValueError, match="fixed"):
+        collapse.plateau_verdict(scaled, recs({5e-2: 0.9}), 1000)
