@@ -1,0 +1,171 @@
+"""What a sweep is about to run, and how long it will take here: said before it starts.
+
+A reader who runs a chapter at ``L2LAB_SCALE=paper`` (on Colab, say) should know whether to wait
+or to cut the grid. :func:`estimate_sweep` counts the configurations, groups, steps and
+measurements of a :class:`l2lab.engine.SweepSpec` and times, on the current device, one short
+run of its real training program (the same :class:`l2lab.engine.Engine` step and measurement a
+sweep runs); :class:`SweepEstimate` shows the result as a sentence and a rendered table.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from l2lab import _checks
+from l2lab.engine import models as _models
+from l2lab.engine.core import Engine, measurement_grid, seed_keys
+from l2lab.engine.spec import SweepSpec, expand, group_configs, validate_spec
+
+__all__ = ["SweepEstimate", "estimate_sweep", "describe_model", "human_duration"]
+
+
+class SweepEstimate(NamedTuple):
+    """A sweep's size and its estimated time on ``device`` (``devices`` of them).
+
+    ``step_seconds``, ``measure_seconds``, ``compile_seconds``: one update, one measurement
+    (train and test sets) and one compilation with its first measurement, timed here.
+    ``seconds``: the estimate, :meth:`predicted_seconds` of these.
+    """
+    model: str
+    dataset: str
+    configurations: int
+    dropped: int
+    groups: int
+    steps: int                 # updates in all, as the groups run them (to each group's longest)
+    measurements: int          # measurements in all
+    step_seconds: float
+    measure_seconds: float
+    compile_seconds: float
+    devices: int
+    device: str
+    seconds: float
+
+    def predicted_seconds(self) -> float:
+        """``(steps * step + measurements * measurement) / devices + groups * compilation``:
+        the configurations of a group are sharded over the devices and trained one after
+        another on each (conv nets on CPU; vmapped groups on an accelerator finish sooner)."""
+        work = self.steps * self.step_seconds + self.measurements * self.measure_seconds
+        return work / self.devices + self.groups * self.compile_seconds
+
+    def sentence(self) -> str:
+        """One sentence: what is about to run and about how long it will take here."""
+        dropped = f" ({self.dropped} left out above max_steps)" if self.dropped else ""
+        return (f"About to train {self.model} on {self.dataset}: {self.configurations} "
+                f"configurations{dropped} in {self.groups} group{'s' if self.groups > 1 else ''}, "
+                f"{self.steps:,} steps and "
+                f"{self.measurements:,} measurements in all; on {self.devices} {self.device} "
+                f"device{'s' if self.devices > 1 else ''} that takes about "
+                f"{human_duration(self.seconds)} (one step timed here: "
+                f"{human_duration(self.step_seconds)}).")
+
+    def table(self):
+        """The estimate as a rendered table (:func:`l2lab.figures.table`)."""
+        from l2lab.figures.tables import table
+        rows = [("model, data", f"{self.model}, {self.dataset}"),
+                ("configurations (groups)", f"{self.configurations} ({self.groups})"),
+                ("steps in all", f"{self.steps:,}"), ("measurements in all", f"{self.measurements:,}"),
+                ("one step (timed)", human_duration(self.step_seconds)),
+                ("one measurement (timed)", human_duration(self.measure_seconds)),
+                ("compilation, per group (timed)", human_duration(self.compile_seconds)),
+                ("estimated time", human_duration(self.seconds))]
+        return table(["", f"{self.devices} x {self.device}"], rows,
+                     caption="What this sweep is about to run, timed on the current device.")
+
+    def _repr_html_(self) -> str:
+        return f"<p>{self.sentence()}</p>" + self.table()._repr_html_()
+
+    def __str__(self) -> str:
+        return self.sentence()
+
+
+def human_duration(seconds: float) -> str:
+    """``seconds`` in the unit a reader plans with: ``"0.87 s"``, ``"12 min"``, ``"42 h"``,
+    ``"6.1 days"``."""
+    seconds = _checks.real("seconds", seconds, minimum=0.0)
+    if seconds < 90:
+        return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.0f} h" if seconds >= 10 * 3600 else f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def describe_model(spec: SweepSpec) -> str:
+    """A short name of ``spec``'s network: ``"FC 3x2048"``, ``"CNN (300 channels)"``,
+    ``"CNN with BN (300 channels)"``, ``"WRN-28-10"``."""
+    validate_spec(spec)
+    kw = spec.model_kwargs
+    if spec.arch == "fc":
+        widths = tuple(kw.get("widths", ()))
+        if widths and len(set(widths)) == 1:
+            return f"FC {len(widths)}x{widths[0]}"
+        return "FC " + "-".join(str(w) for w in widths) if widths else "FC"
+    if spec.arch == "wrn":
+        return f"WRN-{kw.get('depth', 28)}-{kw.get('width', 10)}"
+    name = "CNN with BN" if spec.arch == "cnn_bn" else "CNN"
+    return f"{name} ({kw['channels']} channels)" if "channels" in kw else name
+
+
+def _time(fn) -> float:
+    """Seconds ``fn()`` takes, its result waited for."""
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    return time.perf_counter() - t0
+
+
+def _timings(spec: SweepSpec, train_ds: Any, test_ds: Any, cfg: Any, timed_steps: int):
+    """``(step, measurement, compilation)`` seconds of ``cfg``'s training program."""
+    model = _models.make_model(spec.arch, num_classes=int(train_ds.num_classes), **spec.model_kwargs)
+    engine = Engine(lambda p, x: model.apply({"params": p}, x), train_ds, test_ds, spec.settings)
+    k_init, k_data = seed_keys(cfg.seed)
+    params = _models.init(model, k_init, (1,) + tuple(np.shape(train_ds.x)[1:]))
+    state = engine.init_state(params, cfg.eta, cfg.lam, cfg.steps, k_data)
+    run = jax.jit(engine.run_with_lam)
+    compile_s = _time(lambda: run(state, jnp.int32(0), engine.data))    # compiles, measures
+    measure_s = _time(lambda: run(state, jnp.int32(0), engine.data))
+    steps_s = _time(lambda: run(state, jnp.int32(timed_steps), engine.data))
+    return max(steps_s - measure_s, 1e-9) / timed_steps, measure_s, compile_s
+
+
+def estimate_sweep(spec: SweepSpec, *, train_ds: Any = None, test_ds: Any = None,
+                   timed_steps: int = 2, devices: Optional[int] = None) -> SweepEstimate:
+    """What ``spec`` will run and about how long it takes on the current device.
+
+    Counts ``spec``'s configurations, groups (:func:`l2lab.engine.group_configs`), updates (a
+    group runs each of its configurations to the group's longest budget) and measurements, then
+    times its training program once: compilation with a first measurement, a second
+    measurement, and ``timed_steps`` updates of the first configuration on the real data and
+    model (``train_ds``/``test_ds`` as in :func:`l2lab.engine.run_sweep`; default the spec's
+    own). The estimate is :meth:`SweepEstimate.predicted_seconds`. Costs one compilation and a
+    few steps; nothing is written.
+
+    Args:
+      spec: the sweep. timed_steps: updates timed (>= 1). devices: devices the sweep shards
+        over (default: all of ``jax.devices()``).
+    """
+    validate_spec(spec)
+    timed_steps = _checks.positive_int("timed_steps", timed_steps)
+    if (train_ds is None) != (test_ds is None):
+        raise _checks.bad_value("train_ds", "train_ds and test_ds must be given together")
+    n_devices = len(jax.devices()) if devices is None else _checks.positive_int("devices", devices)
+    if train_ds is None:
+        from l2lab.engine.runner import load_data
+        train_ds, test_ds = load_data(spec)
+    configs, dropped = expand(spec)
+    groups = group_configs(configs, spec.bucket, spec.max_group_size)
+    steps = measurements = 0
+    for g in groups:
+        longest = max(configs[i].steps for i in g)
+        steps += len(g) * longest
+        measurements += len(g) * len(measurement_grid(longest, spec.points_per_octave))
+    step_s, measure_s, compile_s = _timings(spec, train_ds, test_ds, configs[0], timed_steps)
+    est = SweepEstimate(describe_model(spec), spec.dataset, len(configs), len(dropped), len(groups),
+                        steps, measurements, step_s, measure_s, compile_s, n_devices,
+                        jax.devices()[0].device_kind, math.nan)
+    return est._replace(seconds=est.predicted_seconds())
