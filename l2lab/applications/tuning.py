@@ -17,6 +17,7 @@ peak test accuracy within the first ``T`` steps.
   of the prediction as a fraction of the sweep it replaces.
 * :func:`prediction_verdict` -- the paper's claim for ``factor * c/T``: the tuned accuracy
   within 0.4% at every budget.
+* :func:`autol2_verdict` -- Figure 1c: AutoL2 as good as the tuned constant lam, per initial lam.
 * :func:`budget_verdict` -- Figures 2b/2c: what a fixed budget costs the smallest lam against
   a budget proportional to 1/(eta lam).
 * :func:`autol2_runs`, :func:`compare_autol2` / :func:`autol2_table` -- AutoL2 (SM E) against the
@@ -35,7 +36,7 @@ from l2lab.applications import predict as _predict
 __all__ = ["TunedLambda", "tuned_lambda", "tuning_sweep", "predicted_runs", "fixed_budget_runs", "Comparison",
            "compare", "comparison_table", "summary", "autol2_runs", "AutoL2Comparison", "compare_autol2",
            "autol2_table", "BAND", "BudgetVerdict", "budget_verdict", "PredictionVerdict",
-           "prediction_verdict"]
+           "prediction_verdict", "autol2_verdict"]
 
 BAND = 0.001     # Figure 4b: "the spread of values that achieve within 0.1% of the optimal test accuracy"
 
@@ -405,3 +406,20 @@ def prediction_verdict(rows: Sequence[Comparison], factor: float = 1.0, *,
     close, near, n = int(np.sum(loss <= within)), int(np.sum((ratio >= 0.1) & (ratio <= 10))), len(rows)
     word = "reproduced" if close == n else "partly" if 2 * close >= n else "not at this scale"
     return PredictionVerdict(word, close, near, n, float(loss.max()))
+
+
+def autol2_verdict(gaps: Dict[float, Sequence[float]], spread: float, paper_init: float = 0.1) -> str:
+    """Figure 1c (and S9-S11): AutoL2, started from a large lam, reaches the accuracy of the tuned
+    constant lam. ``gaps``: for each initial lam, AutoL2's peak accuracy minus the best constant
+    one's, one value per seed; ``spread``: the seeds' own spread of that best accuracy.
+
+    Criterion: an initial lam *matches* when every seed's gap is at least ``-spread`` (AutoL2
+    no further below than the seeds scatter). *reproduced* when ``paper_init`` (the paper's 0.1)
+    matches, *partly* when another initial lam does, *not at this scale* when none does."""
+    if not isinstance(gaps, dict) or not gaps:
+        raise _checks.bad_value("gaps", "must be a non-empty dict {initial lam: [gap per seed]}")
+    spread = _checks.nonneg_float("spread", spread)
+    matches = {float(k): bool(np.all(np.asarray(v, float) >= -spread)) for k, v in gaps.items()}
+    if matches.get(float(paper_init)):
+        return "reproduced"
+    return "partly" if any(matches.values()) else "not at this scale"

@@ -123,10 +123,12 @@ def comparison_table(rows, *, caption: str = "", budget_name: str = "T"):
                   f"2c/{budget_name}", "acc."], body, caption)
 
 
-def autol2_comparison_table(comparisons, *, caption: str = ""):
+def autol2_comparison_table(comparisons, *, caption: str = "", detail: bool = False):
     """AutoL2 against the best constant lam (``{label: AutoL2Comparison}``, label e.g. ``"seed 0,
     from 0.1"``), as a rendered :class:`l2lab.figures.tables.Table`: both peaks, their
-    difference, the step AutoL2 reaches the constant one's peak, and its decays."""
+    difference, the step AutoL2 reaches the constant one's peak, and its decays; with ``detail``
+    also both runs' t* and how far each shrank the weights (smallest ``||theta||`` over the
+    initial one)."""
     from l2lab.figures.tables import Table
 
     if not isinstance(comparisons, dict) or not comparisons:
@@ -134,8 +136,15 @@ def autol2_comparison_table(comparisons, *, caption: str = ""):
     body = []
     for label, c in comparisons.items():
         reach = c.steps_to_best
-        body.append((str(label), f"{c.best_lam:g}", f"{c.best_accuracy:.4f}", f"{c.auto_accuracy:.4f}",
-                     f"{c.auto_accuracy - c.best_accuracy:+.2%}", f"{reach:.0f}" if np.isfinite(reach) else "never",
-                     ", ".join(str(int(x)) for x in c.changes)))
-    return Table(["run", "best constant λ", "its peak", "AutoL2 peak", "difference",
-                  "AutoL2 reaches it at step", "λ decays at steps"], body, caption)
+        row = [str(label), f"{c.best_lam:g}", f"{c.best_accuracy:.4f}", f"{c.auto_accuracy:.4f}",
+               f"{c.auto_accuracy - c.best_accuracy:+.2%}", f"{reach:.0f}" if np.isfinite(reach) else "never",
+               ", ".join(str(int(x)) for x in c.changes)]
+        if detail:
+            row[4:4] = [f"{c.best_t_star:.0f}", f"{c.auto_t_star:.0f}", f"{c.best_shrink:.2f}",
+                        f"{c.auto_shrink:.2f}"]
+        body.append(row)
+    head = ["run", "best constant λ", "its peak", "AutoL2 peak", "difference",
+            "AutoL2 reaches it at step", "λ decays at steps"]
+    if detail:
+        head[4:4] = ["t*, constant", "t*, AutoL2", "shrink, constant", "shrink, AutoL2"]
+    return Table(head, body, caption)

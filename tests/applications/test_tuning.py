@@ -221,3 +221,14 @@ def test_prediction_verdict_counts_budgets_within_the_papers_04_percent(pred_acc
     assert v.worst == pytest.approx(0.90 - min(pred_acc))
     with pytest.raises(ValueError, match="rows"):
         U.prediction_verdict([])
+
+
+def test_autol2_verdict_against_the_seeds_spread():
+    within = {0.1: [-0.001, 0.002, -0.003], 0.01: [-0.05, -0.04, -0.06]}
+    assert U.autol2_verdict(within, 0.004) == "reproduced"
+    assert U.autol2_verdict(within, 0.002) == "not at this scale"   # -0.003 < -0.002 at 0.1
+    assert U.autol2_verdict({0.1: [-0.2, -0.3], 0.01: [0.001, -0.004]}, 0.004) == "partly"
+    with pytest.raises(ValueError, match="gaps"):
+        U.autol2_verdict({}, 0.01)
+    with pytest.raises(ValueError, match="spread"):
+        U.autol2_verdict(within, -1.0)
