@@ -24,12 +24,15 @@ kernel is ``Theta (x) I_K`` at infinite width) the same bound is
 * :func:`loss_minimum` -- where the training loss is smallest, and how much it rises after.
 * :func:`early_loss_peak` -- the largest training loss in the first steps over the initial one
   (above 1: the loss rose before it fell, the catapult's signature).
-* :func:`summarize` -- all of it for each record of a sweep; :func:`spread` of a column.
+* :func:`summarize` -- all of it for each record of a sweep; :func:`spread` of a column;
+  :func:`by_seed` -- a column as a (seeds, learning rates) array.
+* :func:`accuracy_verdict`, :func:`loss_minimum_verdict` -- the chapter's verdicts on SM C.4's
+  two claims, each with its criterion in the docstring.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, List, NamedTuple, Sequence
+from typing import Any, Callable, List, NamedTuple, Sequence, Tuple
 
 import numpy as np
 
@@ -38,7 +41,8 @@ from l2lab import measure as _measure
 
 __all__ = ["ntk_critical_learning_rate", "ntk_top_eigenvalue", "critical_learning_rate",
            "FitPoint", "accuracy_at_fit", "LossMinimum", "loss_minimum", "early_loss_peak",
-           "CatapultRow", "summarize", "spread"]
+           "CatapultRow", "summarize", "spread", "AccuracyVerdict", "accuracy_verdict",
+           "loss_minimum_verdict", "by_seed"]
 
 
 # ----------------------------------------------------------------------------- critical eta
@@ -275,3 +279,130 @@ def spread(values) -> float:
     v = _checks.curve("values", values)
     v = v[np.isfinite(v)]
     return float(v.max() - v.min()) if v.size else float("nan")
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+class AccuracyVerdict(NamedTuple):
+    """SM C.4's first claim judged by :func:`accuracy_verdict`: ``word`` (one of
+    :data:`l2lab.claims.VERDICTS`), ``spread_at_fit`` and ``spread_with_l2`` (max - min over eta
+    of the seed-mean accuracies), ``standard_error`` (of one accuracy on the test set), and
+    ``reason``, a short phrase with the deciding numbers; ``flattest_seed``: the smallest
+    spread at fit of one seed (or of the means, if smaller)."""
+
+    word: str
+    spread_at_fit: float
+    spread_with_l2: float
+    standard_error: float
+    reason: str
+    flattest_seed: float
+
+
+def _seed_mean(name: str, values) -> np.ndarray:
+    """``(E,)`` mean over seeds of ``(E,)`` or ``(S, E)`` accuracies (NaN ignored)."""
+    try:
+        v = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _checks.bad_type(name, "must be an array of accuracies (NaN: no value)") from None
+    if v.ndim not in (1, 2) or v.shape[-1] < 2:
+        raise _checks.bad_value(name, f"must be (E,) or (S, E) with E >= 2, got shape {v.shape}")
+    if not np.all((v[np.isfinite(v)] >= 0) & (v[np.isfinite(v)] <= 1)):
+        raise _checks.bad_value(name, "accuracies must lie in [0, 1]")
+    v = np.atleast_2d(v)
+    ok = np.isfinite(v).any(axis=0)
+    out = np.full(v.shape[1], np.nan)
+    out[ok] = np.nanmean(v[:, ok], axis=0)
+    return out
+
+
+def accuracy_verdict(at_fit, with_l2, n_test: int, *, resolvable: float = 3.0,
+                     flatten: float = 0.5) -> AccuracyVerdict:
+    """Does L2 flatten the learning-rate dependence of the test accuracy (SM C.4, Figure S5)?
+
+    at_fit: test accuracy at the first step with training accuracy 1, without L2, one per
+    learning rate, ``(E,)`` or ``(S, E)`` for S seeds (averaged over seeds); with_l2: the best
+    test accuracy with L2 within ``t = 1/(eta lam)`` steps, same layout (its own seeds);
+    n_test: test images (>= 1).
+
+    Criterion: ``se = sqrt(p (1 - p) / n_test)`` at the mean accuracy at fit; spreads are
+    max - min over eta, of the seed means (NaN, e.g. a seed that never fitted or diverged at
+    that eta, ignored) and of each seed alone. The paper's "strong dependence" must be visible
+    first: if the spread of the seed means at fit is at most ``resolvable`` (3) ``se``, the
+    verdict is ``"not at this scale"``. Otherwise it is ``"reproduced"`` when the spread with
+    L2 is at most ``flatten`` (1/2) of the spread at fit of the seed means *and* of every seed
+    with two or more values, ``"partly"`` when it is smaller than the seed means' spread but
+    not that much, and ``"contradicted"`` when it is not smaller.
+    """
+    fit, l2 = _seed_mean("at_fit", at_fit), _seed_mean("with_l2", with_l2)
+    if fit.shape != l2.shape:
+        raise _checks.bad_value("with_l2", f"needs one value per learning rate of at_fit "
+                                           f"({fit.size}), got {l2.size}")
+    n = _checks.positive_int("n_test", n_test)
+    resolvable = _checks.positive_float("resolvable", resolvable)
+    flatten = _checks.real("flatten", flatten, minimum=0.0, maximum=1.0)
+    if np.isfinite(fit).sum() < 2 or np.isfinite(l2).sum() < 2:
+        raise _checks.bad_value("at_fit", "and with_l2 need at least two finite learning rates each")
+    p = float(np.nanmean(fit))
+    se = math.sqrt(p * (1 - p) / n)
+    s_fit, s_l2 = spread(fit), spread(l2)
+    rows = np.atleast_2d(np.asarray(at_fit, dtype=np.float64))
+    per_seed = [spread(r) for r in rows if np.isfinite(r).sum() >= 2]
+    s_min = min(per_seed + [s_fit])
+    if s_fit <= resolvable * se:
+        word = "not at this scale"
+    elif s_l2 <= flatten * s_min:
+        word = "reproduced"
+    else:
+        word = "partly" if s_l2 < s_fit else "contradicted"
+    reason = (f"spread over η {s_fit:.3f} at fit (seed mean; {s_min:.3f} in the flattest "
+              f"seed), {s_l2:.3f} with L2 (one standard error {se:.3f})")
+    return AccuracyVerdict(word, s_fit, s_l2, se, reason, s_min)
+
+
+def loss_minimum_verdict(rows: Sequence[CatapultRow], *, min_rise: float = 1.001,
+                         order: Tuple[float, float] = (0.1, 3.0)) -> str:
+    """Does the training MSE with L2 have a minimum after which it rises, at ``t ~ 1/(eta lam)``
+    (SM C.4, Figure S5)?
+
+    rows: :func:`summarize` rows of runs with ``lam > 0`` (non-empty). A run *shows* the
+    minimum when it did not diverge, its smallest training loss comes before its last step
+    (``loss_min_step < steps``), the loss ends at least ``min_rise`` (0.1%) above it, and the
+    minimum lies at ``eta lam t`` within ``order`` (an order of magnitude around 1).
+    Criterion: ``"reproduced"`` when every run shows it, ``"partly"`` when some do,
+    ``"not at this scale"`` when none does.
+    """
+    if isinstance(rows, (str, bytes)) or not isinstance(rows, Sequence) or not rows:
+        raise _checks.bad_value("rows", "must be a non-empty sequence of CatapultRow")
+    min_rise = _checks.real("min_rise", min_rise, minimum=1.0)
+    lo, hi = (_checks.positive_float("order", v) for v in order)
+    shows = []
+    for i, r in enumerate(rows):
+        if not isinstance(r, CatapultRow):
+            raise _checks.bad_type("rows", f"item {i} is a {type(r).__name__}, not a CatapultRow")
+        if not r.lam > 0:
+            raise _checks.bad_value("rows", f"item {i} has lam = {r.lam:g}; the claim is about lam > 0")
+        t = r.eta * r.lam * r.loss_min_step
+        shows.append(bool(not r.diverged and r.loss_min_step < r.steps
+                          and r.loss_rise >= min_rise and lo <= t <= hi))
+    return "reproduced" if all(shows) else "partly" if any(shows) else "not at this scale"
+
+
+def by_seed(records: Sequence[Any], field: str) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(seeds (S,), etas (E,), values (S, E))``: the :class:`CatapultRow` column ``field`` of
+    every run of a one-lam sweep, one row per seed (NaN where a seed lacks a learning rate).
+
+    records: non-empty sweep records, all with the same lam; field: a numeric field of
+    :class:`CatapultRow` (e.g. ``"acc_at_fit"``, ``"peak_accuracy"``).
+    """
+    _checks.one_of("field", field, [f for f in CatapultRow._fields if f != "diverged"])
+    rows = summarize(records)                     # checks the records
+    if len({r.lam for r in rows}) != 1:
+        raise _checks.bad_value("records", "must all have the same lam")
+    seeds = np.array(sorted({int(r.config.seed) for r in records}))
+    etas = np.array(sorted({r.eta for r in rows}))
+    out = np.full((seeds.size, etas.size), np.nan)
+    for rec in records:
+        row = summarize([rec])[0]
+        out[np.searchsorted(seeds, int(rec.config.seed)),
+            np.searchsorted(etas, row.eta)] = getattr(row, field)
+    return seeds, etas, out

@@ -217,3 +217,100 @@ def test_catapult_figures_hold_the_data_and_reject_bad_input():
         rf.mse_loss_figure([])
     with pytest.raises(ValueError, match="records"):
         rf.mse_loss_figure([_record(0.5, 0.0, [0.1, 0.2], [0.5, 0.0], [1.0, 0.5])])
+
+
+def test_accuracy_verdict_follows_its_criterion():
+    n = 1000                                   # se at p = 0.8: 0.01265
+    at_fit = [0.78, 0.79, 0.80, 0.86]          # spread 0.08 > 3 se
+    v = catapult.accuracy_verdict(at_fit, [0.85, 0.86, 0.855, 0.85], n)
+    assert v.word == "reproduced"
+    assert v.spread_at_fit == pytest.approx(0.08)
+    assert v.spread_with_l2 == pytest.approx(0.01)
+    assert v.standard_error == pytest.approx(math.sqrt(0.8075 * 0.1925 / n))
+    assert "0.080" in v.reason and "0.010" in v.reason
+    assert catapult.accuracy_verdict(at_fit, [0.80, 0.86, 0.83, 0.85], n).word == "partly"
+    assert catapult.accuracy_verdict(at_fit, [0.75, 0.86, 0.80, 0.85], n).word == "contradicted"
+    # a spread of 0.03 at fit is below 3 se: nothing to flatten
+    flat = catapult.accuracy_verdict([0.80, 0.81, 0.82, 0.83], [0.8] * 4, n)
+    assert flat.word == "not at this scale"
+    # ... but with 10x the test images it is resolvable
+    assert catapult.accuracy_verdict([0.80, 0.81, 0.82, 0.83], [0.8] * 4, 10 * n).word == "reproduced"
+
+
+def test_accuracy_verdict_averages_seeds_and_skips_missing_points():
+    seeds = [[0.78, 0.80, 0.86], [0.80, 0.78, 0.84]]          # means 0.79, 0.79, 0.85
+    v = catapult.accuracy_verdict(seeds, [[0.85, 0.85, 0.84]], 1000)
+    assert v.spread_at_fit == pytest.approx(0.06)
+    assert v.spread_with_l2 == pytest.approx(0.01)
+    assert v.flattest_seed == pytest.approx(0.06)
+    assert v.word == "reproduced"
+    # the means spread 0.06, but one seed only 0.015: L2's 0.01 is not half of that
+    mixed = [[0.78, 0.80, 0.86], [0.80, 0.785, 0.80], [0.79, np.nan, 0.87]]
+    m = catapult.accuracy_verdict(mixed, [[0.85, 0.85, 0.84]], 1000)
+    assert m.flattest_seed == pytest.approx(0.015) and m.word == "partly"
+    w = catapult.accuracy_verdict([0.7, np.nan, 0.9], [0.85, 0.85, 0.84], 1000)
+    assert w.spread_at_fit == pytest.approx(0.2)
+
+
+def test_accuracy_verdict_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="with_l2"):
+        catapult.accuracy_verdict([0.8, 0.9], [0.8, 0.9, 0.7], 100)
+    with pytest.raises(ValueError, match="at_fit"):
+        catapult.accuracy_verdict([0.8, 1.2], [0.8, 0.9], 100)
+    with pytest.raises(ValueError, match="at_fit"):
+        catapult.accuracy_verdict([0.8], [0.8], 100)
+    with pytest.raises(TypeError, match="at_fit"):
+        catapult.accuracy_verdict(["a", "b"], [0.8, 0.9], 100)
+    with pytest.raises(ValueError, match="n_test"):
+        catapult.accuracy_verdict([0.8, 0.9], [0.8, 0.9], 0)
+    with pytest.raises(ValueError, match="flatten"):
+        catapult.accuracy_verdict([0.8, 0.9], [0.8, 0.9], 100, flatten=2.0)
+
+
+def _row(eta=0.5, lam=1e-2, steps=400, min_step=100.0, rise=1.1, diverged=False):
+    nan = float("nan")
+    return catapult.CatapultRow(eta, lam, steps, nan, nan, 0.9, 0.9, min_step, 0.01, 0.01 * rise,
+                                rise, 1.0, diverged)
+
+
+def test_loss_minimum_verdict_follows_its_criterion():
+    good = _row()                                          # min at eta lam t = 0.5, rises 10%
+    assert catapult.loss_minimum_verdict([good, good]) == "reproduced"
+    at_end = _row(min_step=400.0, rise=1.0)               # the loss only fell
+    assert catapult.loss_minimum_verdict([good, at_end]) == "partly"
+    assert catapult.loss_minimum_verdict([at_end]) == "not at this scale"
+    too_early = _row(min_step=10.0)                       # eta lam t = 0.05: not ~ 1/(eta lam)
+    assert catapult.loss_minimum_verdict([too_early]) == "not at this scale"
+    flat = _row(rise=1.0005)                              # below the 0.1% rise
+    assert catapult.loss_minimum_verdict([flat]) == "not at this scale"
+    assert catapult.loss_minimum_verdict([flat], min_rise=1.0001) == "reproduced"
+    assert catapult.loss_minimum_verdict([_row(diverged=True)]) == "not at this scale"
+
+
+def test_loss_minimum_verdict_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="rows"):
+        catapult.loss_minimum_verdict([])
+    with pytest.raises(TypeError, match="rows"):
+        catapult.loss_minimum_verdict([(1, 2)])
+    with pytest.raises(ValueError, match="rows"):
+        catapult.loss_minimum_verdict([_row(lam=0.0)])
+    with pytest.raises(ValueError, match="min_rise"):
+        catapult.loss_minimum_verdict([_row()], min_rise=0.5)
+
+
+def test_by_seed_lays_a_column_out_per_seed_and_learning_rate():
+    recs = []
+    for seed, accs in ((2, (0.6, 0.7)), (0, (0.8, 0.9))):
+        for eta, a in zip((0.5, 0.1), accs):
+            r = _record(eta, 1e-3, [0.1, 0.5, a, a], [0.9, 0.2, 0.0, 0.0], [1.0, 0.5, 0.2, 0.1])
+            recs.append(r._replace(config=r.config._replace(seed=seed)))
+    seeds, etas, v = catapult.by_seed(recs, "acc_at_fit")
+    assert seeds.tolist() == [0, 2] and etas.tolist() == [0.1, 0.5]
+    np.testing.assert_allclose(v, [[0.9, 0.8], [0.7, 0.6]])
+    _, _, partial = catapult.by_seed(recs[:3], "peak_accuracy")      # seed 0 lacks eta 0.1
+    assert np.isnan(partial[0, 0]) and partial[0, 1] == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="field"):
+        catapult.by_seed(recs, "diverged")
+    other = _record(0.1, 1e-2, [0.1, 0.5, 0.7, 0.9], [0.9, 0.3, 0.1, 0.0], [1.0, 0.5, 0.2, 0.1])
+    with pytest.raises(ValueError, match="records"):
+        catapult.by_seed(recs + [other], "acc_at_fit")
