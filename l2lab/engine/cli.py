@@ -2,6 +2,12 @@
 
 Every bad option value ends in an argparse error naming the option (exit status 2) before
 anything is written or trained (see :func:`main`). ``python -m l2lab.sweep --help`` lists them.
+
+Several hosts: run the same command on every host with ``--coordinator HOST:PORT
+--num-processes N --process-id I`` (process 0's address; I differs per host), or with
+``--distributed`` alone where ``jax.distributed.initialize()`` finds them itself (TPU pod slices,
+SLURM). Process 0 writes the folder and prints the progress and the summary
+(:mod:`l2lab.engine.distributed`).
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ import numpy as np
 
 from l2lab import _checks
 from l2lab import measure as _measure
+from l2lab.engine import distributed
 from l2lab.engine.models import ARCHS
 from l2lab.engine.presets import preset
 from l2lab.engine.records import Record
@@ -134,7 +141,36 @@ def _parser() -> argparse.ArgumentParser:
                    help="vmap or lax.map over a device's configurations (auto: map for conv nets on CPU)")
     p.add_argument("--out", help="output directory (default data/sweeps/<arch>-<dataset>-<scale>)")
     p.add_argument("--no-progress", action="store_true")
+    g = p.add_argument_group("several hosts (every host runs the same command; process 0 writes --out)")
+    g.add_argument("--coordinator", type=_cli_type("HOST:PORT", str, distributed.parse_coordinator),
+                   help="address of process 0 (with --num-processes and --process-id)")
+    g.add_argument("--num-processes", type=pos_int("num_processes"), help="how many processes in all")
+    g.add_argument("--process-id", type=_cli_type("an integer", int,
+                                                  lambda v: _checks.integer("process_id", v, minimum=0)),
+                   help="this process's number, 0 to N-1")
+    g.add_argument("--distributed", action="store_true",
+                   help="let jax.distributed.initialize() find the processes (TPU pod slices, SLURM)")
     return p
+
+
+def _start_processes(p: argparse.ArgumentParser, a: argparse.Namespace) -> None:
+    """Join the multi-process runtime the options ask for (none: one process)."""
+    opts = {"--coordinator": a.coordinator, "--num-processes": a.num_processes, "--process-id": a.process_id}
+    given = [o for o, v in opts.items() if v is not None]
+    if a.distributed and given:
+        p.error(f"argument --distributed: finds the processes itself; not with {given[0]}")
+    if given and len(given) < 3:
+        missing = [o for o in opts if o not in given]
+        p.error(f"argument {given[0]}: needs {' and '.join(missing)} too")
+    if given and a.process_id >= a.num_processes:
+        p.error(f"argument --process-id: must be below --num-processes {a.num_processes}, got {a.process_id}")
+    if not (given or a.distributed):
+        return
+    try:
+        distributed.initialize(a.coordinator, a.num_processes, a.process_id)
+    except Exception as e:       # a coordinator that never answers, a missing cluster environment
+        raise SystemExit(f"python -m l2lab.sweep: could not start the processes "
+                         f"({type(e).__name__}: {str(e).splitlines()[0][:300]})") from None
 
 
 def _cli_spec(p: argparse.ArgumentParser, a: argparse.Namespace) -> Tuple[SweepSpec, Any, Any, str]:
@@ -187,6 +223,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Record]:
     a summary. Bad options exit with status 2 and a one-line argparse error naming the option."""
     p = _parser()
     a = p.parse_args(argv)
+    _start_processes(p, a)
     spec, train_ds, test_ds, out = _cli_spec(p, a)
     t0 = time.perf_counter()
     try:
@@ -199,7 +236,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Record]:
         if opt is None:
             raise
         p.error(f"argument {opt}: {e}")
-    _summary(recs, time.perf_counter() - t0, out)
+    if distributed.is_leader():
+        _summary(recs, time.perf_counter() - t0, out)
     return recs
 
 

@@ -18,10 +18,16 @@ except ImportError:  # pragma: no cover - not on Linux/macOS
 LOCK_NAME = ".run_sweep.lock"
 
 
+class FolderBusy(RuntimeError):
+    """The folder's lock is held by another process (``folder_lock(..., wait=False)``)."""
+
+
 @contextlib.contextmanager
-def folder_lock(path: str, on_wait: Optional[Callable[[], None]] = None) -> Iterator[None]:
+def folder_lock(path: str, on_wait: Optional[Callable[[], None]] = None, *,
+                wait: bool = True) -> Iterator[None]:
     """Hold the lock of folder ``path`` for the block; ``on_wait()`` is called once if another
-    process holds it (then this one waits for it)."""
+    process holds it (then this one waits for it; ``wait=False``: raise :class:`FolderBusy`
+    instead, as the leader of a multi-process sweep does, whose other processes cannot wait)."""
     if not os.path.isdir(path):
         raise ValueError(f"path must be an existing folder, got {path!r}")
     if fcntl is None:
@@ -32,6 +38,8 @@ def folder_lock(path: str, on_wait: Optional[Callable[[], None]] = None) -> Iter
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            if not wait:
+                raise FolderBusy(f"another process is running {path!r}") from None
             if on_wait is not None:
                 on_wait()
             fcntl.flock(fd, fcntl.LOCK_EX)

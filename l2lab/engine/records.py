@@ -114,7 +114,7 @@ def provenance() -> Dict[str, Any]:
     return {"l2lab_version": l2lab.__version__, "git_commit": commit,
             "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
             "jax_version": jax.__version__, "device_kind": dev.device_kind, "platform": dev.platform,
-            "num_devices": jax.device_count(),
+            "num_devices": jax.device_count(), "num_processes": jax.process_count(),
             "date_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
 
 

@@ -37,7 +37,7 @@ Record format (``"format": "l2lab.sweep.record/1"``, plain JSON, NaN written as 
      "t_star", "t_star_tol", "peak_accuracy", "diverged", "diverged_at",
      "wall_time" (seconds of the whole group), "group_size",
      "provenance": {"l2lab_version", "git_commit", "git_dirty", "jax_version", "device_kind",
-                    "platform", "num_devices", "date_utc"}}
+                    "platform", "num_devices", "num_processes", "date_utc"}}
 
 ``lam`` (the lam of the update that produced each point, :class:`l2lab.train.TrainResult`)
 and ``lam_changes`` came with the lam schedules (``SweepSpec.lam_schedule``: ``"constant"``,
@@ -65,19 +65,20 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from l2lab import _checks
+from l2lab.engine import distributed
 from l2lab.engine import lock as _lock
 from l2lab.engine import models as _models
 from l2lab.engine.core import Engine, measurement_grid, seed_keys
 from l2lab.engine import folder
 from l2lab.engine.loading import load_sweep, planned_configs
-from l2lab.engine.records import (MANIFEST_FORMAT, Record, atomic_write_bytes, npz_bytes, provenance,
-                                  record_dict, write_json)
+from l2lab.engine.records import (MANIFEST_FORMAT, Record, atomic_write_bytes, npz_bytes, parse_record,
+                                  provenance, record_dict, write_json)
 from l2lab.engine.spec import SweepSpec, config_id, expand, group_configs, spec_id_of_json, validate_spec
 from l2lab.engine.train import progress_bar
 from l2lab.engine.tree import kernel_paths
 
 __all__ = ["run_sweep", "load_data", "resolve_config_batching", "CONFIG_BATCHINGS", "GroupOutput",
-           "GroupRunner", "GroupCheckpoint", "SweepInterrupted"]
+           "GroupRunner", "GroupCheckpoint", "SweepInterrupted", "fill_groups"]
 
 # ----------------------------------------------------------------------------- running
 
@@ -114,6 +115,14 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     looping) or ``"auto"`` (map for conv nets on CPU, vmap otherwise). Speed only: results agree to
     float32 rounding. Two processes given the same ``out_dir`` do not train it twice: the second
     waits (a lock on the folder, ``out_dir/.run_sweep.lock``) and then loads the records.
+
+    Several hosts (after :func:`l2lab.engine.distributed.initialize`, every process calling
+    ``run_sweep`` with the same arguments): the groups are sharded over all hosts' devices;
+    process 0 alone takes the lock (and refuses a folder another run holds, since the others
+    cannot wait), reads and writes ``out_dir`` and shows progress; what is finished, whether a
+    checkpoint resumes and when one is written are decided there and sent to every process, and
+    every process returns the same records. A fresh folder's groups are filled up to the device
+    count (:func:`fill_groups`).
     """
     out_dir, devices = _check_run_args(spec, out_dir, train_ds, test_ds, devices, checkpoint_seconds,
                                        config_batching)
@@ -122,20 +131,19 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     if spec.augment and np.ndim(train_ds.x) != 4:
         raise ValueError(f"augment=True needs image data (N, H, W, C), got x of shape {np.shape(train_ds.x)}")
     configs, dropped = expand(spec)
-    groups = group_configs(configs, spec.bucket, spec.max_group_size)
+    groups = fill_groups(group_configs(configs, spec.bucket, spec.max_group_size), len(devices))
     ids = [config_id(c) for c in configs]
     if len(set(ids)) != len(ids):
         raise ValueError("duplicate (seed, eta, lam) in the spec")
     manifest = _manifest(spec, train_ds, test_ds, configs, ids, dropped, groups)
     # nothing is written until the whole plan is known to be valid: the folder, then the model
-    existing = _existing_manifest(out_dir, manifest)
+    existing, finished = distributed.on_leader(lambda: _inspect_folder(out_dir, manifest))
     if existing is not None:      # the same sweep: its plan as written (lists in their order then)
         manifest, planned = existing, planned_configs(existing)
         ids = [c["id"] for c in existing["configs"]]
         configs, groups = [planned[i] for i in ids], [list(g) for g in existing["groups"]]
-        if _finished(out_dir, manifest):
-            return load_sweep(out_dir)        # a finished sweep: read only (a read-only disk is fine)
-    _check_writable(out_dir)
+        if finished:
+            return _leader_records(out_dir)   # a finished sweep: read only (a read-only disk is fine)
     run = GroupRunner(spec, train_ds, test_ds, devices, config_batching)
     try:
         for seed in spec.seeds:               # allocates the model: a width too large fails here
@@ -143,54 +151,128 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     except (MemoryError, RuntimeError) as e:  # XlaRuntimeError: RESOURCE_EXHAUSTED
         raise _checks.bad_value("model_kwargs", f"{spec.model_kwargs} does not fit in memory "
                                                 f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
-    os.makedirs(out_dir, exist_ok=True)
+    with _leader_lock(out_dir, progress), _signals() as stop:
+        _run_groups(spec, out_dir, manifest, run, configs, ids, groups, progress, checkpoint_seconds, stop)
+    return _leader_records(out_dir)
+
+
+def _inspect_folder(out_dir: str, manifest: Dict[str, Any]):
+    """(leader) ``(the folder's manifest of this sweep or None, whether it is finished)``;
+    ValueError naming ``out_dir`` for another sweep's folder or one that cannot be written."""
+    existing = _existing_manifest(out_dir, manifest)
+    finished = existing is not None and _finished(out_dir, existing)
+    if not finished:
+        _check_writable(out_dir)
+    return existing, finished
+
+
+def _leader_records(out_dir: str) -> List[Record]:
+    """The folder's records, read by the leader, on every process."""
+    recs = load_sweep(out_dir) if distributed.is_leader() else None
+    if not distributed.is_multiprocess():
+        return recs
+    raws = distributed.broadcast_json(None if recs is None else [r.raw for r in recs])
+    return recs if recs is not None else [parse_record(r) for r in raws]
+
+
+@contextlib.contextmanager
+def _leader_lock(out_dir: str, progress: bool):
+    """The folder's lock for the block: one process waits for another run of the folder; the
+    leader of several refuses it (ValueError naming ``out_dir`` on every process)."""
     wait = lambda: print(f"run_sweep: another process is running {out_dir}; waiting for it",
                          file=sys.stderr, flush=True)
-    with _lock.folder_lock(out_dir, on_wait=wait if progress else None), _signals() as stop:
-        _run_groups(spec, out_dir, manifest, run, configs, ids, groups, progress, checkpoint_seconds, stop)
-    return load_sweep(out_dir)
+    if not distributed.is_multiprocess():
+        os.makedirs(out_dir, exist_ok=True)
+        with _lock.folder_lock(out_dir, on_wait=wait if progress else None):
+            yield
+        return
+    with contextlib.ExitStack() as held:
+        def take():
+            os.makedirs(out_dir, exist_ok=True)
+            try:
+                held.enter_context(_lock.folder_lock(out_dir, wait=False))
+            except _lock.FolderBusy:
+                raise _checks.bad_value("out_dir", f"{out_dir!r} is being run by another process; the "
+                                                   "processes of a multi-host sweep cannot wait") from None
+        distributed.on_leader(take)
+        yield
+
+
+def fill_groups(groups: List[List[int]], n_devices: int) -> List[List[int]]:
+    """``groups`` (shortest budgets first) with a group moved into the next one when it fits
+    into that one's padding (a group is padded to a multiple of ``n_devices``): the slots would
+    train copies otherwise, so this costs nothing and saves the group's own program. One device:
+    ``groups`` unchanged."""
+    n_devices = _checks.positive_int("n_devices", n_devices)
+    out: List[List[int]] = []
+    for g in reversed(groups):
+        if out and len(g) + len(out[0]) <= -(-len(out[0]) // n_devices) * n_devices:
+            out[0] = list(g) + out[0]
+        else:
+            out.insert(0, list(g))
+    return out
+
+
+def _agreed(stop, due: bool = False):
+    """``(signal, due)`` agreed by every process: the first signal any process got (or None),
+    and whether a checkpoint is due by the leader's clock."""
+    flags = distributed.gather_ints([stop() or 0, int(due)])
+    return next((int(s) for s in flags[:, 0] if s), None), bool(flags[0, 1])
 
 
 def _run_groups(spec, out_dir, manifest, run, configs, ids, groups, progress, checkpoint_seconds, stop) -> None:
     """The part of :func:`run_sweep` that runs under the folder's lock: write the manifest if
     there is none yet, tidy the folder (the engine's temporary files, stale checkpoints, records
     that do not belong), then train and record every group without all its records."""
-    if _existing_manifest(out_dir, manifest) is None:
-        write_json(os.path.join(out_dir, folder.MANIFEST), dict(manifest, provenance=provenance()))
     rec_dir, ck_dir = os.path.join(out_dir, folder.RECORDS), os.path.join(out_dir, folder.CHECKPOINTS)
-    folder.remove_temporary_files(out_dir)
     sweep_id = spec_id_of_json(folder.decode_nonfinite(manifest["spec"]))
-    have = _belonging_records(out_dir, manifest, quarantine=True)
-    todo = [g for g, idx in enumerate(groups) if not all(ids[i] in have for i in idx)]
-    for g in set(range(len(groups))) - set(todo):          # a kill between last record and removal
-        if os.path.exists(os.path.join(ck_dir, f"g{g}.npz")):
-            os.unlink(os.path.join(ck_dir, f"g{g}.npz"))
+    todo = distributed.on_leader(lambda: _tidy_folder(out_dir, manifest, ids, groups))
     done = len(configs) - sum(len(groups[g]) for g in todo)
-    bar = progress_bar(total=sum(configs[i].steps for g in todo for i in groups[g]), disable=not progress,
-                       unit="step", unit_scale=True, smoothing=0.05, desc=f"sweep {done}/{len(configs)} configs")
+    lead = distributed.is_leader()
+    bar = progress_bar(total=sum(configs[i].steps for g in todo for i in groups[g]),
+                       disable=not (progress and lead), unit="step", unit_scale=True, smoothing=0.05,
+                       desc=f"sweep {done}/{len(configs)} configs")
     prov = provenance()
     try:
         for g in todo:
-            if stop() is not None:
-                raise SweepInterrupted(stop(), "between groups")
+            signum, _ = _agreed(stop)
+            if signum is not None:
+                raise SweepInterrupted(signum, "between groups")
             cfgs = [configs[i] for i in groups[g]]
             ck = GroupCheckpoint(os.path.join(ck_dir, f"g{g}.npz"), sweep_id, tuple(ids[i] for i in groups[g]),
                                  out_dir)
             out = run.train(cfgs, ck, checkpoint_seconds, bar, stop)
-            for k, i in enumerate(groups[g]):
+            for k, i in enumerate(groups[g] if lead else ()):
                 rec = record_dict(spec, sweep_id, run.engine, g, ids[i], configs[i], k, len(cfgs), out, prov)
                 write_json(os.path.join(rec_dir, ids[i] + ".json"), rec)
-            if os.path.exists(ck.path):
+            if lead and os.path.exists(ck.path):
                 os.unlink(ck.path)
             done += len(cfgs)
             bar.set_description(f"sweep {done}/{len(configs)} configs")
     except SweepInterrupted as e:
         bar.close()
         name = signal.Signals(e.signum).name
-        print(f"run_sweep: stopped by {name} with {done} of {len(configs)} configurations finished ({e.where}); "
-              "run the same command again to resume", file=sys.stderr, flush=True)
+        if lead:
+            print(f"run_sweep: stopped by {name} with {done} of {len(configs)} configurations finished "
+                  f"({e.where}); run the same command again to resume", file=sys.stderr, flush=True)
         raise
     bar.close()
+
+
+def _tidy_folder(out_dir, manifest, ids, groups) -> List[int]:
+    """(leader, under the lock) write the manifest if there is none yet, tidy the folder (the
+    engine's temporary files, records that do not belong, checkpoints of finished groups) and
+    return the groups still to train."""
+    if _existing_manifest(out_dir, manifest) is None:
+        write_json(os.path.join(out_dir, folder.MANIFEST), dict(manifest, provenance=provenance()))
+    ck_dir = os.path.join(out_dir, folder.CHECKPOINTS)
+    folder.remove_temporary_files(out_dir)
+    have = _belonging_records(out_dir, manifest, quarantine=True)
+    todo = [g for g, idx in enumerate(groups) if not all(ids[i] in have for i in idx)]
+    for g in set(range(len(groups))) - set(todo):          # a kill between last record and removal
+        if os.path.exists(os.path.join(ck_dir, f"g{g}.npz")):
+            os.unlink(os.path.join(ck_dir, f"g{g}.npz"))
+    return todo
 
 
 @contextlib.contextmanager
@@ -313,7 +395,8 @@ class GroupRunner:
                                       spec.settings)
         mesh = Mesh(np.asarray(devices), ("c",))
         self.shard, repl = NamedSharding(mesh, P("c")), NamedSharding(mesh, P())
-        self.data = jax.device_put(engine.data, repl)
+        self.repl = repl
+        self.data = distributed.global_array(engine.data, repl)
         if resolve_config_batching(config_batching, spec.arch, devices[0].platform) == "vmap":
             per_device = jax.vmap(engine.run_with_lam, in_axes=(0, None, None))
         else:   # one configuration after another inside the program (lax.map)
@@ -332,20 +415,19 @@ class GroupRunner:
 
     def init_state(self, padded):
         params = jax.tree.map(lambda *a: np.stack(a), *[self.init_params(c.seed) for c in padded])
-        state = self.init_v(jax.device_put(params, self.shard),
-                            np.asarray([c.eta for c in padded], np.float32),
-                            np.asarray([c.lam for c in padded], np.float32),
-                            np.asarray([c.steps for c in padded], np.int32),
-                            np.stack([np.asarray(seed_keys(c.seed)[1]) for c in padded]))
+        args = (params, np.asarray([c.eta for c in padded], np.float32),
+                np.asarray([c.lam for c in padded], np.float32), np.asarray([c.steps for c in padded], np.int32),
+                np.stack([np.asarray(seed_keys(c.seed)[1]) for c in padded]))
+        state = self.init_v(*distributed.global_array(args, self.shard))
         return state, kernel_paths(params)
 
     def measure(self, state, n, kpaths, rows, lams, kns):
         """``n`` more updates, then one measurement appended to ``rows``, ``lams``, ``kns``."""
-        state, meas, lam = self.run_v(state, jnp.int32(n), self.data)
-        meas = jax.device_get(meas)
+        state, meas, lam = self.run_v(state, distributed.global_array(jnp.int32(n), self.repl), self.data)
+        meas, lam = distributed.allgather((meas, lam))
         rows.append(np.stack([np.asarray(m) for m in meas[:5]]))   # (5, C)
         kns.append(_kernel_rows(meas, kpaths))                      # (K, C)
-        lams.append(np.asarray(jax.device_get(lam)))                # (C,)
+        lams.append(np.asarray(lam))                                # (C,)
         return state
 
     def train(self, cfgs, ck: "GroupCheckpoint", checkpoint_seconds, bar, stop=lambda: None) -> GroupOutput:
@@ -368,17 +450,16 @@ class GroupRunner:
             a, b = int(grid[j]), int(grid[j + 1])
             state = self.measure(state, b - a, kpaths, rows, lams, kns)
             bar.update(sum(min(b, c.steps) - min(a, c.steps) for c in cfgs))
-            signum = stop()
-            due = time.perf_counter() - last_ck >= checkpoint_seconds
+            signum, due = _agreed(stop, time.perf_counter() - last_ck >= checkpoint_seconds)
             if j + 1 < len(grid) - 1 and (due or signum is not None):
                 ck.save(state, rows, lams, kns, j + 1, wall_before + time.perf_counter() - t0)
                 last_ck = time.perf_counter()
             if signum is not None and j + 1 < len(grid) - 1:
                 raise SweepInterrupted(signum, f"group at step {b} of {int(grid[-1])}, checkpointed")
-        log = None if state.lam_changes is None else np.asarray(jax.device_get(state.lam_changes))
+        log, diverged, step = distributed.allgather((state.lam_changes, state.diverged, state.step))
         return GroupOutput(grid, np.stack(rows).astype(np.float64), np.stack(lams).astype(np.float64),
-                           np.stack(kns).astype(np.float64), kpaths, np.asarray(jax.device_get(state.diverged)),
-                           np.asarray(jax.device_get(state.step)), log, wall_before + time.perf_counter() - t0)
+                           np.stack(kns).astype(np.float64), kpaths, np.asarray(diverged), np.asarray(step),
+                           None if log is None else np.asarray(log), wall_before + time.perf_counter() - t0)
 
 
 class SweepInterrupted(KeyboardInterrupt):
@@ -400,7 +481,10 @@ class GroupCheckpoint(NamedTuple):
     out_dir: str
 
     def save(self, state, rows, lams, kns, start: int, wall: float) -> None:
-        leaves = jax.device_get(jax.tree.leaves(state))
+        """Write the group's state (every process takes part; the leader writes)."""
+        leaves = distributed.allgather(jax.tree.leaves(state))
+        if not distributed.is_leader():
+            return
         atomic_write_bytes(self.path, npz_bytes(
             sweep=np.asarray(self.sweep_id), configs=np.asarray(self.ids), rows=np.stack(rows),
             lams=np.stack(lams), kns=np.stack(kns), start=np.int64(start), wall=np.float64(wall),
@@ -408,7 +492,14 @@ class GroupCheckpoint(NamedTuple):
 
     def load(self, state, shard, cfgs, n_kernels):
         """The saved ``(state, rows, lams, kns, start, wall)``, or None: no checkpoint, or one
-        that does not belong to this group or does not read (moved to the quarantine)."""
+        that does not belong to this group or does not read (moved to the quarantine). The
+        leader reads it; every process gets it."""
+        shapes = [np.shape(x) for x in jax.tree.leaves(state)]
+        z = distributed.broadcast_arrays(self._read(shapes) if distributed.is_leader() else None)
+        return None if z is None else _restore_checkpoint(z, state, shard, cfgs, n_kernels)
+
+    def _read(self, shapes) -> Optional[Dict[str, np.ndarray]]:
+        """The checkpoint's arrays if it belongs and its state leaves have ``shapes``."""
         if not os.path.exists(self.path):
             return None
         try:
@@ -418,7 +509,14 @@ class GroupCheckpoint(NamedTuple):
                 elif tuple(str(i) for i in z["configs"]) != self.ids:
                     why = "it holds other configurations than this group"
                 else:
-                    return _read_checkpoint(z, state, shard, cfgs, n_kernels)
+                    arrays = {k: z[k] for k in z.files}
+                    for key in ("rows", "start", "wall"):
+                        arrays[key]             # KeyError: not a checkpoint of this engine
+                    for k, shape in enumerate(shapes):
+                        if np.shape(arrays[f"s{k}"]) != shape:
+                            raise ValueError(f"leaf {k} has shape {np.shape(arrays[f's{k}'])}, the group's "
+                                             f"state {shape}")
+                    return arrays
         except Exception as e:      # not an npz, truncated, or another tree: never used
             why = f"it does not read ({type(e).__name__}: {e})"
         folder.quarantine(self.out_dir, self.path, f"checkpoint not used: {why}")
@@ -438,25 +536,22 @@ def resolve_config_batching(mode: str, arch: str, platform: str) -> str:
     return "map" if platform == "cpu" and arch in ("cnn", "cnn_bn", "wrn") else "vmap"
 
 
-def _read_checkpoint(z, state: Any, shard: Any, cfgs: Sequence[Any], n_kernels: int):
-    """``(state, rows, lams, kns, start, wall)`` of an open group checkpoint ``z``; ``state``
-    gives the tree structure (a leaf of another shape is an error). A checkpoint written before
+def _restore_checkpoint(z, state: Any, shard: Any, cfgs: Sequence[Any], n_kernels: int):
+    """``(state, rows, lams, kns, start, wall)`` of a group checkpoint's arrays ``z`` (checked
+    by :meth:`GroupCheckpoint._read`); ``state`` gives the tree structure. A checkpoint written before
     lam curves were recorded (no ``lams``; only constant-lam groups existed) gets each
     configuration's lam, NaN where its rows are; one written before kernel norms were recorded
     (no ``kns``) gets NaN kernel norms for its rows."""
     leaves, treedef = jax.tree.flatten(state)
     saved = [z[f"s{k}"] for k in range(len(leaves))]
-    for k, (a, b) in enumerate(zip(saved, leaves)):
-        if np.shape(a) != np.shape(b):
-            raise ValueError(f"leaf {k} has shape {np.shape(a)}, the group's state {np.shape(b)}")
-    state = jax.tree.unflatten(treedef, [jax.device_put(a, shard) for a in saved])
+    state = jax.tree.unflatten(treedef, distributed.global_array(saved, shard))
     rows = list(z["rows"])
-    if "lams" in z.files:
+    if "lams" in z:
         lams = list(z["lams"])
     else:
         lam0 = np.asarray([c.lam for c in cfgs], np.float32)
         lams = [np.where(np.isnan(r[0]), np.float32(np.nan), lam0) for r in rows]
-    if "kns" in z.files:
+    if "kns" in z:
         kns = list(z["kns"])
     else:
         kns = [np.full((n_kernels, len(cfgs)), np.nan, np.float32) for _ in rows]
