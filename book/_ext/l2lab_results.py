@@ -57,6 +57,10 @@ class ResultsDirective(SphinxDirective):
         got = results.results_table(chapters, built, snap, times, _titles(root, chapters))
         out: list[nodes.Node] = [nodes.raw("", got.table._repr_html_(), format="html")]
         notes = []
+        if times and all(ch in times for ch in chapters):
+            total = sum(times[ch] for ch in chapters)
+            notes.append(f"This build executed the {len(chapters)} chapters in "
+                         f"{total / 60:.0f} minutes of CPU time in all, several at once.")
         if got.from_snapshot:
             notes.append(f"* from the committed snapshot ({got.snapshot_made}): "
                          f"{', '.join(got.from_snapshot)} did not run in this build.")
