@@ -9,6 +9,10 @@ peak test accuracy has a maximum at some ``lam_opt != 0``, and that ``t*`` scale
   checked (a width below 1 is a ValueError naming ``width``).
 * :func:`optimal_lam`, :func:`loglog_slope`, :func:`scaling_regimes` -- where the peak accuracy is
   best and how ``t*`` scales with ``lam`` above and below that point.
+* :func:`by_seed` -- a sweep's ``t*``, peak accuracy and fit step as (seeds, lams) arrays.
+* :func:`optimum_verdict`, :func:`regimes_verdict` -- the chapter's verdicts on SM D's two
+  claims (``lam_opt != 0``; ``t*`` flat below it and ``~ 1/lam`` above), criteria in the
+  docstrings.
 """
 from __future__ import annotations
 
@@ -20,7 +24,8 @@ import numpy as np
 from l2lab import _checks
 
 __all__ = ["split_sizes", "narrow_spec", "optimal_lam", "loglog_slope", "Regimes", "scaling_regimes",
-           "accuracy_standard_error"]
+           "accuracy_standard_error", "SeedTable", "by_seed", "OptimumVerdict", "optimum_verdict",
+           "regimes_verdict"]
 
 MNIST5K_SIZE = 5000      # len(l2lab.data.mnist5k().y): 500 images of each digit
 
@@ -170,3 +175,109 @@ def accuracy_standard_error(accuracy: float, n_test: int) -> float:
     p = _checks.real("accuracy", accuracy, minimum=0.0, maximum=1.0)
     n = _checks.positive_int("n_test", n_test)
     return math.sqrt(p * (1.0 - p) / n)
+
+
+class SeedTable(NamedTuple):
+    """A lam sweep's runs laid out by seed (:func:`by_seed`): ``seeds (S,)``, ``lams (L,)``
+    increasing, and ``(S, L)`` arrays ``t_star``, ``peak_accuracy`` and ``fit_step`` (the first
+    measured step with training error 0; NaN: never fitted, or no such run)."""
+
+    seeds: np.ndarray
+    lams: np.ndarray
+    t_star: np.ndarray
+    peak_accuracy: np.ndarray
+    fit_step: np.ndarray
+
+
+def by_seed(records: Sequence) -> SeedTable:
+    """:class:`SeedTable` of the sweep records of one learning rate (any seeds and lams)."""
+    from l2lab import measure as _measure
+    from l2lab import sweep as _sweep
+
+    if isinstance(records, (str, bytes)) or not isinstance(records, Sequence) or not records:
+        raise _checks.bad_value("records", "must be a non-empty sequence of l2lab.sweep.Record")
+    for r in records:
+        if not isinstance(r, _sweep.Record):
+            raise _checks.bad_type("records", f"must hold l2lab.sweep.Record, got {type(r).__name__}")
+    if len({float(r.config.eta) for r in records}) != 1:
+        raise _checks.bad_value("records", "must all have the same eta")
+    seeds = np.array(sorted({int(r.config.seed) for r in records}))
+    lams = np.array(sorted({float(r.config.lam) for r in records}))
+    out = np.full((3, seeds.size, lams.size), np.nan)
+    for r in records:
+        i, j = np.searchsorted(seeds, int(r.config.seed)), np.searchsorted(lams, float(r.config.lam))
+        fit = _measure.steps_to_fit(r.result.steps, r.result.train_error)
+        out[:, i, j] = (r.t_star, r.peak_accuracy, fit)
+    return SeedTable(seeds, lams, *out)
+
+
+class OptimumVerdict(NamedTuple):
+    """SM D's first claim judged by :func:`optimum_verdict`: ``word``, ``lam_opt`` (best lam of
+    the seed-mean peak accuracy), ``gain`` (its mean peak minus the lam = 0 one),
+    ``standard_error`` (of one accuracy on the test set) and ``reason`` (the deciding numbers)."""
+
+    word: str
+    lam_opt: float
+    gain: float
+    standard_error: float
+    reason: str
+
+
+def optimum_verdict(lams, peak_accuracy, n_test: int) -> OptimumVerdict:
+    """Has the peak test accuracy a maximum at some ``lam_opt != 0`` (SM D, Figure S7a)?
+
+    lams: (L,) >= 0 with one 0 (the run without L2); peak_accuracy: (L,) or (S, L) for S seeds
+    (averaged over seeds; NaN ignored); n_test: test images (>= 1).
+    Criterion: ``lam_opt`` is the lam of the best seed-mean peak accuracy (:func:`optimal_lam`)
+    and ``gain`` its margin over lam = 0, measured in ``se``, the binomial standard error of one
+    accuracy at the best value (:func:`accuracy_standard_error`). ``"reproduced"`` when
+    ``lam_opt`` is neither 0 nor the largest lam and the gain exceeds 2 ``se``; ``"partly"`` when
+    it is interior with a gain of 1-2 ``se``; ``"not at this scale"`` otherwise (the best lam is
+    0 or the largest, or the gain is within one ``se``: no optimum the test set can resolve).
+    """
+    try:
+        acc = np.atleast_2d(np.asarray(peak_accuracy, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise _checks.bad_type("peak_accuracy", "must be an (L,) or (S, L) array of accuracies") from None
+    if acc.ndim != 2:
+        raise _checks.bad_value("peak_accuracy", f"must be (L,) or (S, L), got shape {acc.shape}")
+    finite = np.isfinite(acc).any(axis=0)
+    mean = np.full(acc.shape[1], np.nan)
+    mean[finite] = np.nanmean(acc[:, finite], axis=0)
+    lam, mean = _pairs(lams, mean, "peak_accuracy")
+    zero = np.flatnonzero(lam == 0)
+    if zero.size != 1 or not np.isfinite(mean[zero[0]]):
+        raise _checks.bad_value("lams", "must hold exactly one 0 (the run without L2) with a finite accuracy")
+    lam_opt, best = optimal_lam(lam, mean)
+    se = accuracy_standard_error(best, n_test)
+    gain = best - float(mean[zero[0]])
+    interior = 0 < lam_opt < lam.max()
+    word = ("reproduced" if interior and gain > 2 * se else
+            "partly" if interior and gain > se else "not at this scale")
+    reason = f"best λ {lam_opt:g}, {gain:+.3f} over λ = 0 (se {se:.3f})"
+    return OptimumVerdict(word, lam_opt, gain, se, reason)
+
+
+def regimes_verdict(regimes: Regimes, *, at_optimum: bool, flat: float = 3.0,
+                    slope_tol: float = 0.5) -> str:
+    """Does ``t*`` have SM D's two regimes on either side of the split of ``regimes``
+    (:func:`scaling_regimes`): flat below (equal to ``t*`` at lam = 0), ``~ 1/lam`` above?
+
+    Flat: at least one lam below the split and every ``t*(lam)/t*(0)`` there within
+    ``[1/flat, flat]`` (3). One over lam: at least two lams above the split, log-log slope within
+    ``slope_tol`` (0.5) of -1. at_optimum: the split is an interior accuracy optimum
+    (``lam_opt``), as in SM D, rather than a crossover chosen otherwise.
+    Criterion: ``"reproduced"`` when both regimes hold at an optimum; ``"partly"`` when both
+    hold at another split, or only one holds; ``"not at this scale"`` when neither does.
+    """
+    if not isinstance(regimes, Regimes):
+        raise _checks.bad_type("regimes", f"must be a Regimes, got {type(regimes).__name__}")
+    at_optimum = _checks.boolean("at_optimum", at_optimum)
+    flat = _checks.real("flat", flat, minimum=1.0)
+    slope_tol = _checks.positive_float("slope_tol", slope_tol)
+    lo, hi = regimes.below_over_zero
+    is_flat = bool(regimes.n_below >= 1 and 1 / flat <= lo and hi <= flat)
+    is_inverse = bool(regimes.n_above >= 2 and abs(regimes.slope_above + 1) <= slope_tol)
+    if is_flat and is_inverse:
+        return "reproduced" if at_optimum else "partly"
+    return "partly" if is_flat or is_inverse else "not at this scale"

@@ -129,3 +129,102 @@ def test_accuracy_standard_error():
         narrow.accuracy_standard_error(1.5, 10)
     with pytest.raises(ValueError, match="n_test"):
         narrow.accuracy_standard_error(0.5, 0)
+
+
+LAMS = np.array([0.0, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2])
+
+
+def test_optimum_verdict_follows_its_criterion():
+    n = 1000
+    se = narrow.accuracy_standard_error(0.86, n)                  # 0.0110
+    peaks = np.array([0.80, 0.80, 0.81, 0.82, 0.86, 0.85, 0.84, 0.80])
+    v = narrow.optimum_verdict(LAMS, peaks, n)
+    assert (v.word, v.lam_opt) == ("reproduced", 3e-4)
+    assert v.gain == pytest.approx(0.06) and v.standard_error == pytest.approx(se)
+    assert "3e-04" in v.reason or "0.0003" in v.reason
+    small = np.array([0.80, 0.80, 0.81, 0.81, 0.816, 0.81, 0.81, 0.80])   # +0.016: 1.3 se
+    assert narrow.optimum_verdict(LAMS, small, n).word == "partly"
+    flat = np.array([0.944, 0.944, 0.944, 0.943, 0.93, 0.92, 0.90, 0.80])   # best at lam = 0
+    w = narrow.optimum_verdict(LAMS, flat, n)
+    assert (w.word, w.lam_opt, w.gain) == ("not at this scale", 0.0, 0.0)
+    noise = flat.copy()
+    noise[2] = 0.946                                               # +0.002: within one se
+    assert narrow.optimum_verdict(LAMS, noise, n).word == "not at this scale"
+    edge = np.linspace(0.8, 0.9, 8)                                 # best at the largest lam
+    assert narrow.optimum_verdict(LAMS, edge, n).word == "not at this scale"
+
+
+def test_optimum_verdict_averages_seeds():
+    seeds = np.array([[0.80, 0.84, 0.78], [0.80, 0.80, 0.78]])       # means 0.80, 0.82, 0.78
+    v = narrow.optimum_verdict([0.0, 1e-4, 1e-3], seeds, 10000)   # se 0.0038
+    assert v.lam_opt == 1e-4 and v.gain == pytest.approx(0.02) and v.word == "reproduced"
+    with pytest.raises(ValueError, match="lams"):
+        narrow.optimum_verdict([1e-5, 1e-4, 1e-3], seeds, 100)
+    with pytest.raises(ValueError, match="peak_accuracy"):
+        narrow.optimum_verdict([0.0, 1e-4], seeds, 100)
+    with pytest.raises(TypeError, match="peak_accuracy"):
+        narrow.optimum_verdict([0.0, 1e-4], ["a", "b"], 100)
+    with pytest.raises(ValueError, match="n_test"):
+        narrow.optimum_verdict([0.0, 1e-4, 1e-3], seeds, 0)
+
+
+def _regimes(t, lam_opt=3e-4):
+    acc = np.array([0.80, 0.80, 0.81, 0.82, 0.86, 0.85, 0.84, 0.80])
+    return narrow.scaling_regimes(LAMS, t, acc, lam_opt=lam_opt)
+
+
+def test_regimes_verdict_follows_its_criterion():
+    both = np.where(LAMS >= 3e-4, 0.6 / np.maximum(LAMS, 1e-30), 2000.0)
+    assert narrow.regimes_verdict(_regimes(both), at_optimum=True) == "reproduced"
+    assert narrow.regimes_verdict(_regimes(both), at_optimum=False) == "partly"
+    steep = np.where(LAMS >= 3e-4, 0.6 / np.maximum(LAMS, 1e-30) ** 2 * 3e-4, 2000.0)   # slope -2
+    assert narrow.regimes_verdict(_regimes(steep), at_optimum=True) == "partly"
+    rising = np.where(LAMS >= 3e-4, 0.6 / np.maximum(LAMS, 1e-30), 2000.0 * (1 + 3e4 * LAMS))
+    r = _regimes(rising)                       # below: t*/t*(0) up to 4 > 3, not flat
+    assert r.below_over_zero[1] == pytest.approx(4.0)
+    assert narrow.regimes_verdict(r, at_optimum=True) == "partly"
+    assert narrow.regimes_verdict(r, at_optimum=True, flat=5.0) == "reproduced"
+    neither = np.where(LAMS >= 3e-4, 2000.0 * (np.maximum(LAMS, 1e-30) / 3e-4) ** -2.5, 2000.0 * (1 + 3e4 * LAMS))
+    assert narrow.regimes_verdict(_regimes(neither), at_optimum=True) == "not at this scale"
+    one_above = _regimes(np.where(LAMS >= 1e-2, 20.0, 2000.0), lam_opt=1e-2)   # one lam above
+    assert one_above.n_above == 1
+    assert narrow.regimes_verdict(one_above, at_optimum=True) == "partly"
+
+
+def test_regimes_verdict_rejects_bad_arguments():
+    r = _regimes(np.full(8, 100.0))
+    with pytest.raises(TypeError, match="regimes"):
+        narrow.regimes_verdict((1, 2), at_optimum=True)
+    with pytest.raises(TypeError, match="at_optimum"):
+        narrow.regimes_verdict(r, at_optimum=1)
+    with pytest.raises(ValueError, match="flat"):
+        narrow.regimes_verdict(r, at_optimum=True, flat=0.5)
+
+
+def test_by_seed_lays_a_sweep_out_per_seed_and_lam():
+    from l2lab import train
+
+    def rec(seed, lam, acc, err):
+        steps = np.arange(len(acc))
+        res = train.TrainResult(steps, np.ones(len(acc)), np.asarray(err, float), np.asarray(acc, float),
+                                np.zeros(len(acc)), np.ones(len(acc)), diverged=False, diverged_at=-1,
+                                wall_time=0.0)
+        cfg = train.TrainConfig(eta=2.0, lam=lam, steps=len(acc) - 1, seed=seed)
+        return sweep.Record("r", 0, cfg, "fc", "mnist5k", {}, res, float(np.argmax(acc)),
+                            float(np.max(acc)), {}, {})
+
+    recs = [rec(1, 1e-3, [0.1, 0.9, 0.8], [0.5, 0.1, 0.1]), rec(0, 0.0, [0.1, 0.5, 0.7], [0.5, 0.0, 0.0]),
+            rec(0, 1e-3, [0.1, 0.6, 0.6], [0.5, 0.2, 0.0])]
+    t = narrow.by_seed(recs)
+    assert t.seeds.tolist() == [0, 1] and t.lams.tolist() == [0.0, 1e-3]
+    np.testing.assert_allclose(t.t_star, [[2.0, 1.0], [np.nan, 1.0]])
+    np.testing.assert_allclose(t.peak_accuracy, [[0.7, 0.6], [np.nan, 0.9]])
+    np.testing.assert_allclose(t.fit_step, [[1.0, 2.0], [np.nan, np.nan]])
+    with pytest.raises(ValueError, match="records"):
+        narrow.by_seed([])
+    with pytest.raises(TypeError, match="records"):
+        narrow.by_seed([1])
+    other = rec(0, 1e-4, [0.1, 0.2, 0.3], [0.5, 0.4, 0.3])
+    other = other._replace(config=other.config._replace(eta=1.0))
+    with pytest.raises(ValueError, match="eta"):
+        narrow.by_seed(recs + [other])
