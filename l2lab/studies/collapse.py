@@ -312,18 +312,25 @@ def by_seed(records: Sequence[Any], tol: float = 0.005, *, min_accuracy: float =
     return out
 
 
-def seeds_verdict(verdicts: Sequence[Verdict]) -> Verdict:
+def seeds_verdict(verdicts: Sequence[Verdict], *, min_seeds: int = 3) -> Verdict:
     """The verdict that every seed supports: the weakest of the seeds' verdicts (order
-    reproduced, partly, not at this scale, contradicted). Its reason says on how many seeds that
-    word is the verdict and then gives the reason of the first seed that has it."""
+    reproduced, partly, not at this scale, contradicted), one verdict per seed. Fewer than
+    ``min_seeds`` seeds cannot reproduce a result: their "reproduced" becomes "partly". The
+    reason says on how many seeds that word is the verdict and then gives the reason of the
+    first seed that has it."""
     if not isinstance(verdicts, (list, tuple)) or not verdicts:
         raise _checks.bad_value("verdicts", "must be a non-empty sequence of Verdict")
     if not all(isinstance(v, Verdict) and v.word in _ORDER for v in verdicts):
         raise _checks.bad_type("verdicts", f"must hold Verdict with a word in {_ORDER}")
+    min_seeds = _checks.positive_int("min_seeds", min_seeds)
     word = max((v.word for v in verdicts), key=_ORDER.index)
     first = next(v for v in verdicts if v.word == word)
     k = sum(v.word == word for v in verdicts)
     where = "on every seed" if k == len(verdicts) else f"on {k} of {len(verdicts)} seeds, better on the others"
+    if word == "reproduced" and len(verdicts) < min_seeds:
+        n = len(verdicts)
+        return Verdict("partly", f"reproduced on {'one seed' if n == 1 else f'{n} seeds'}, fewer than "
+                                 f"{min_seeds}: {first.reason}")
     return Verdict(word, f"{where}: {first.reason}")
 
 
@@ -477,7 +484,8 @@ def plateau_verdict(scaled: Sequence[Any], fixed: Sequence[Any], n_test: int, *,
                     statistic: str = "final") -> Plateau:
     """Figure 1a (with ``statistic="final"``, the accuracy at the end of the run) or 2e/2f
     (``"peak"``): trained for ``T ~ 1/lam`` (``scaled`` records) the accuracy stays up as lam
-    shrinks; trained for a fixed T (``fixed`` records) it falls below an optimal lam.
+    shrinks; trained for a fixed T (``fixed`` records) it falls below an optimal lam. One seed's
+    runs: combine the seeds' verdicts with :func:`seeds_verdict`.
 
     Criterion, at the smallest lam both sets hold, with the drop of each set from its best
     accuracy to that lam's and two binomial standard errors on ``n_test`` test images as the
@@ -489,6 +497,8 @@ def plateau_verdict(scaled: Sequence[Any], fixed: Sequence[Any], n_test: int, *,
     for name, rs in (("scaled", scaled), ("fixed", fixed)):
         if not isinstance(rs, (list, tuple)) or not rs or not all(hasattr(r, "config") for r in rs):
             raise _checks.bad_value(name, "must be a non-empty sequence of sweep records")
+    if len({int(r.config.seed) for r in list(scaled) + list(fixed)}) > 1:
+        raise _checks.bad_value("scaled", "must hold one seed's runs (judge each seed, then seeds_verdict)")
     acc = {name: {float(r.config.lam): _accuracy(r, statistic) for r in rs}
            for name, rs in (("scaled", scaled), ("fixed", fixed))}
     common = sorted(set(acc["scaled"]) & set(acc["fixed"]))

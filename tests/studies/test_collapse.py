@@ -169,6 +169,10 @@ def test_by_seed_diagnoses_each_seed_alone_and_the_weakest_verdict_wins():
     both = collapse.seeds_verdict([s0.verdict, s1.verdict])
     assert both.word == "not at this scale" and both.reason.startswith("on 1 of 2 seeds")
     assert collapse.seeds_verdict([s0.verdict] * 3).reason.startswith("on every seed")
+    one = collapse.seeds_verdict([s0.verdict])                     # one seed cannot reproduce
+    assert one.word == "partly" and one.reason.startswith("reproduced on one seed, fewer than 3")
+    assert collapse.seeds_verdict([s0.verdict], min_seeds=1).word == "reproduced"
+    assert collapse.seeds_verdict([s1.verdict]).word == "not at this scale"
     with pytest.raises(ValueError, match="records"):
         collapse.by_seed([])
     with pytest.raises(TypeError, match="verdicts"):
@@ -239,3 +243,6 @@ def test_plateau_verdict_follows_its_stated_criterion():
         collapse.plateau_verdict(scaled, fixed, 1000, statistic="mean")
     with pytest.raises(ValueError, match="fixed"):
         collapse.plateau_verdict(scaled, recs({5e-2: 0.9}), 1000)
+    other_seed = [r._replace(config=r.config._replace(seed=1)) for r in fixed]
+    with pytest.raises(ValueError, match="scaled"):
+        collapse.plateau_verdict(scaled, other_seed, 1000)
