@@ -23,6 +23,7 @@ Quantities (all over the common measurement grid, shape ``(M,)``):
 * :func:`grid_index` -- the measured step closest (in ``log t``) to a target step.
 * :func:`spread_rows` -- the spreads of test accuracy, training loss and kernel norm at the
   measured steps closest to given times ``t eta lam``.
+* :func:`washout_verdict` -- the chapter's verdict on SM F's claim (criterion in its docstring).
 """
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ from l2lab.engine.tree import last_key
 
 __all__ = ["InitScaleRuns", "CURVES", "scale_kernels", "check_sigmas", "runs_id",
            "run_init_scales", "curves", "spread", "window", "grid_index",
-           "spread_rows"]
+           "spread_rows", "WashoutVerdict", "washout_verdict"]
 
 FORMAT = "l2lab.init_scale/1"
 CURVES = ("train_loss", "train_error", "test_accuracy", "test_loss", "param_norm")
@@ -324,3 +325,69 @@ def spread_rows(runs: InitScaleRuns, t_eta_lam: Sequence[float]) -> List[Dict[st
                      "acc_range": float(acc[i]), "loss_ratio": float(loss[i]),
                      "norm_ratio": float(norm[i])})
     return rows
+
+
+class WashoutVerdict(NamedTuple):
+    """SM F's claim judged by :func:`washout_verdict`: ``word``; ``early``, ``late``: the
+    spreads (max - min over sigma_w) of the test accuracy, averaged over seeds; ``norm_ratio``:
+    the largest late max/min kernel-norm ratio over seeds; ``standard_error`` of one accuracy;
+    ``reason``: the deciding numbers."""
+
+    word: str
+    early: float
+    late: float
+    norm_ratio: float
+    standard_error: float
+    reason: str
+
+
+def _per_seed(name: str, value: Any) -> np.ndarray:
+    arr = _checks.real_array(name, value, nonneg=True)
+    arr = arr[None] if arr.ndim == 1 else arr
+    if arr.ndim != 2 or arr.shape[1] < 2:
+        raise _checks.bad_value(name, f"must be (S,) or (seeds, S) with S >= 2 sigmas, got {arr.shape}")
+    return arr
+
+
+def washout_verdict(early_accuracy: Any, late_accuracy: Any, late_norm: Any, n_test: int, *,
+                    converged: float = 1.5) -> WashoutVerdict:
+    """Does the dependence on the initialization scale wash out at late times (SM F, Figure
+    S12)?
+
+    early_accuracy, late_accuracy: test accuracies of each ``sigma_w`` run, ``(S,)`` or
+    ``(seeds, S)`` (e.g. medians over an early and a late window, :func:`window`); late_norm:
+    the kernel norms at late times, same shape (> 0); n_test: test images (>= 1).
+    Criterion: spreads are max - min over sigma_w, averaged over seeds; ``se`` is the binomial
+    standard error of one accuracy at the mean early accuracy. ``"not at this scale"`` when the
+    early spread is at most 2 ``se`` (no early dependence to wash out); ``"contradicted"`` when
+    the late spread is not below the early one; ``"reproduced"`` when it is at most half of it
+    and the kernel norms have converged (late max/min below ``converged``, 1.5, in every seed);
+    ``"partly"`` otherwise.
+    """
+    early, late = _per_seed("early_accuracy", early_accuracy), _per_seed("late_accuracy", late_accuracy)
+    norm = _per_seed("late_norm", late_norm)
+    if not (early.shape == late.shape == norm.shape):
+        raise _checks.bad_value("late_accuracy", f"early_accuracy, late_accuracy and late_norm must have one "
+                                                 f"shape, got {early.shape}, {late.shape}, {norm.shape}")
+    if np.any(early > 1) or np.any(late > 1):
+        raise _checks.bad_value("early_accuracy", "accuracies must lie in [0, 1]")
+    if np.any(norm <= 0):
+        raise _checks.bad_value("late_norm", "norms must be > 0")
+    n = _checks.positive_int("n_test", n_test)
+    converged = _checks.real("converged", converged, minimum=1.0)
+    p = float(early.mean())
+    se = math.sqrt(p * (1 - p) / n)
+    s_early = float(np.ptp(early, axis=1).mean())
+    s_late = float(np.ptp(late, axis=1).mean())
+    ratio = float(np.max(norm.max(axis=1) / norm.min(axis=1)))
+    if s_early <= 2 * se:
+        word = "not at this scale"
+    elif s_late >= s_early:
+        word = "contradicted"
+    elif s_late <= s_early / 2 and ratio < converged:
+        word = "reproduced"
+    else:
+        word = "partly"
+    reason = (f"accuracy spread over σ_w {s_early:.3f} early, {s_late:.3f} late "
+              f"(se {se:.3f}); kernel norms within x{ratio:.2f}")
+    return WashoutVerdict(word, s_early, s_late, ratio, se, reason)

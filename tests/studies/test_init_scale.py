@@ -201,3 +201,42 @@ def test_argument_checks(toy_runs):
         I.grid_index([0, 1, 2], 0.0)
     assert I.runs_id(_spec(), SIGMAS) != I.runs_id(_spec(), (0.5, 1.0, 3.0))
     assert I.runs_id(_spec(), SIGMAS) == I.runs_id(_spec(), [0.5, 1, 2])
+
+
+def test_washout_verdict_follows_its_criterion():
+    n = 512                                              # se at 0.5: 0.0221
+    early = [[0.56, 0.55, 0.45], [0.49, 0.48, 0.41]]     # spreads 0.11, 0.08: mean 0.095
+    norms = [[4.0, 4.4, 4.7], [3.9, 4.4, 5.0]]
+    v = I.washout_verdict(early, [[0.78, 0.80, 0.80], [0.80, 0.79, 0.77]], norms, n)
+    assert v.word == "reproduced"
+    assert v.early == pytest.approx(0.095) and v.late == pytest.approx(0.025)
+    assert v.norm_ratio == pytest.approx(5.0 / 3.9)
+    assert v.standard_error == pytest.approx(np.sqrt(0.49 * 0.51 / n))
+    assert "0.095" in v.reason and "0.025" in v.reason
+    # late spread between half and all of the early one
+    assert I.washout_verdict(early, [[0.7, 0.8, 0.76], [0.7, 0.75, 0.76]], norms, n).word == "partly"
+    # washed-out accuracy but norms still x2 apart: partly
+    far = [[2.0, 4.0, 4.0], [3.9, 4.4, 5.0]]
+    assert I.washout_verdict(early, [[0.8] * 3, [0.8] * 3], far, n).word == "partly"
+    assert I.washout_verdict(early, [[0.6, 0.8, 0.7], [0.6, 0.8, 0.7]], norms,
+                                      n).word == "contradicted"
+    # an early spread of 0.03 is within 2 se: nothing to wash out
+    assert I.washout_verdict([0.5, 0.52, 0.53], [0.8] * 3, [4.0] * 3, n).word == "not at this scale"
+    assert I.washout_verdict([0.5, 0.52, 0.53], [0.8] * 3, [4.0] * 3,
+                                      10 * n).word == "reproduced"
+
+
+def test_washout_verdict_rejects_bad_arguments():
+    ok = [0.5, 0.6, 0.7]
+    with pytest.raises(ValueError, match="late_accuracy"):
+        I.washout_verdict(ok, [0.5, 0.6], ok, 100)
+    with pytest.raises(ValueError, match="early_accuracy"):
+        I.washout_verdict([0.5], [0.5], [1.0], 100)
+    with pytest.raises(ValueError, match="early_accuracy"):
+        I.washout_verdict([0.5, 1.5], [0.5, 0.6], [1.0, 1.0], 100)
+    with pytest.raises(ValueError, match="late_norm"):
+        I.washout_verdict(ok, ok, [1.0, 0.0, 1.0], 100)
+    with pytest.raises(TypeError, match="early_accuracy"):
+        I.washout_verdict(["a", "b"], ok[:2], ok[:2], 100)
+    with pytest.raises(ValueError, match="n_test"):
+        I.washout_verdict(ok, ok, ok, 0)
