@@ -18,6 +18,8 @@ Modules (their public names are re-exported here):
   :func:`train_set_evolution`, :func:`linear_model_limit`, :func:`predict_test`.
 * :mod:`l2lab.theory.cross_entropy` -- softmax cross-entropy, integrated numerically:
   :func:`cross_entropy_evolution`.
+* :mod:`l2lab.theory.verdicts`     -- the theory chapters' verdicts on section 4, each with its
+  criterion (imported by name: ``from l2lab.theory import verdicts``).
 * :func:`time_of_min` / :func:`time_of_max` live in :mod:`l2lab.measure` (NaN-safe); they are
   exported here too, for code written against the old ``l2lab.theory`` module.
 

@@ -35,7 +35,7 @@ import numpy as np
 from l2lab import _checks
 from l2lab.theory.tables import GTable, g_eval, g_interp, g_table
 
-__all__ = ["kernel_decay", "mse_mode"]
+__all__ = ["kernel_decay", "mse_mode", "spectrum_loss_minimum"]
 
 _CHUNK = 32768  # elements per block: keeps the temporaries in cache
 _TAYLOR_RATE_T = 1e-3  # Taylor series valid (error < 1e-10) for (gamma + |a| + k lam) t below this
@@ -224,3 +224,23 @@ def mse_mode(t, gamma, lam, k, y, f0=0.0) -> np.ndarray:
         tt, gg, ll, yy, ff = (v[sel] for v in args)
         out[sel] = _mse_mode_one_k(tt, gg, ll, float(kv), yy, ff)
     return out
+
+
+def spectrum_loss_minimum(t, gammas, lam: float, k: float, y: float = 1.0,
+                          f0: float = 0.0) -> tuple[float, float]:
+    """The minimum of the training loss of modes with eigenvalues ``gammas`` under Eq. (3).
+
+    The loss is the mean over modes of ``(f_a(t) - y)^2`` (every label mode ``y``, every initial
+    mode ``f0``). Returns ``(t_min, loss_min)``: the time on the grid ``t`` at which it is
+    smallest (the first, on a tie) and its value there.
+    """
+    t = _checks.curve("t", t)
+    gammas = _checks.curve("gammas", gammas)
+    if np.any(~np.isfinite(t)) or np.any(t < 0):
+        raise _checks.bad_value("t", "must be finite and >= 0")
+    if np.any(~(gammas > 0)):
+        raise _checks.bad_value("gammas", "must be > 0")
+    f = mse_mode(t[None, :], gammas[:, None], lam, k, y, f0)
+    loss = np.mean((f - y) ** 2, axis=0)
+    i = int(np.argmin(loss))
+    return float(t[i]), float(loss[i])

@@ -18,8 +18,8 @@ from l2lab import _checks
 __all__ = [
     "decay_rate", "agreement_until", "RateFit", "KernelDecayVerdict", "kernel_decay_verdict",
     "rise_time", "fall_time", "ModeTimes", "mode_times", "ModesVerdict", "modes_verdict",
-    "LawVerdict", "inverse_lambda_verdict", "interior_minimum", "Fig5cVerdict", "fig5c_verdict",
-    "FixedPointVerdict", "fixed_point_verdict",
+    "LawVerdict", "inverse_lambda_verdict", "WindowVerdict", "inverse_lambda_window_verdict", "interior_minimum", "Fig5cVerdict", "fig5c_verdict",
+    "FixedPointVerdict", "fixed_point_verdict", "past_minimum_verdict",
 ]
 
 
@@ -32,7 +32,9 @@ def _curve_pair(t, f, name="f"):
 
 def decay_rate(t, ratio, t_end: float) -> float:
     """The rate ``r`` of the best exponential ``ratio = exp(-r t)`` (least squares of
-    ``log ratio`` through the origin, ``ratio(0) = 1``) over the records with ``0 < t <= t_end``.
+    ``log ratio`` through the origin, ``ratio(0) = 1``) over the records with ``0 < t <= t_end``
+    (with 1% slack: recorded times are snapped to gradient-descent steps, ``t_end = 50`` keeps a
+    record at 50.2).
 
     Args:
       t: ``(R,)`` times; ratio: ``(R,)`` positive measured decay factors (``tr Theta_t / tr
@@ -42,7 +44,7 @@ def decay_rate(t, ratio, t_end: float) -> float:
     """
     t, ratio = _curve_pair(t, ratio, "ratio")
     t_end = _checks.positive_float("t_end", t_end)
-    ok = (t > 0) & (t <= t_end) & np.isfinite(ratio) & (ratio > 0)
+    ok = (t > 0) & (t <= 1.01 * t_end) & np.isfinite(ratio) & (ratio > 0)
     if not ok.any():
         return math.nan
     tt, lr = t[ok], np.log(ratio[ok])
@@ -230,6 +232,44 @@ def inverse_lambda_verdict(lams, times, *, within: float = 3.0, slope_band: floa
                       f"t lam spreads x{spread:.1f} (more than x{within:g}); t falls as lam^{slope:.2f}")
 
 
+class WindowVerdict(NamedTuple):
+    verdict: str
+    whole: LawVerdict   # the law over every lam
+    lo: float           # the widest run of neighbouring lams over which t lam varies at most x3
+    hi: float
+    spread: float       # t lam's spread over it
+
+
+def inverse_lambda_window_verdict(lams, times, *, within: float = 3.0,
+                                  min_decades: float = 2.0) -> WindowVerdict:
+    """Verdict on ``t ~ 1/lam`` that tells "only over part of the range" apart from "nowhere".
+
+    Criterion: **reproduced** when :func:`inverse_lambda_verdict` (default criterion) reproduces
+    it over every ``lam``; **partly** when it does not, but over the widest run of neighbouring
+    ``lam`` (sorted) on which ``t lam`` varies at most ``within`` (x3), spanning at least
+    ``min_decades`` (2) decades; **contradicted** when no such run exists (**not at this
+    scale** when all the ``lam`` together span fewer than ``min_decades``).
+    """
+    lams, times = _checks.curve("lams", lams), _checks.curve("times", times)
+    _checks.same_length("lams", lams, "times", times)
+    whole = inverse_lambda_verdict(lams, times, within=within, min_decades=min_decades)
+    order = np.argsort(lams)
+    lam, c = lams[order], (times * lams)[order]
+    best = (math.nan, math.nan, math.nan)
+    for i in range(len(lam)):
+        for j in range(i + 1, len(lam)):
+            seg = c[i:j + 1]
+            if not (np.all(np.isfinite(seg)) and np.all(seg > 0) and seg.max() / seg.min() <= within):
+                break
+            if np.isnan(best[0]) or lam[j] / lam[i] > best[1] / best[0]:
+                best = (float(lam[i]), float(lam[j]), float(seg.max() / seg.min()))
+    if whole.verdict in ("reproduced", "not at this scale"):
+        verdict = whole.verdict
+    else:
+        verdict = "partly" if np.log10(best[1] / best[0]) >= min_decades else "contradicted"
+    return WindowVerdict(verdict, whole, *best)
+
+
 def interior_minimum(curve, rise: float = 0.01) -> bool:
     """True when ``curve`` has a minimum before its end that it then rises from by more than
     ``rise`` (relative): a minimum, not a curve still falling or flat at the end."""
@@ -308,3 +348,16 @@ def fixed_point_verdict(products, finals: Mapping[str, object], *, fast: tuple =
     good = [e <= tol for e in errors.values()]
     verdict = "reproduced" if all(good) else "partly" if any(good) else "contradicted"
     return FixedPointVerdict(verdict, errors, min(printed))
+
+
+def past_minimum_verdict(held: Mapping[str, tuple]) -> str:
+    """Verdict on section 4's finite-width remark: Eq. (1) describes a wide network "until after
+    the minimum in the loss". ``held``: ``label -> (t_held, t_min)``, the time up to which the
+    network's kernel follows Eq. (2) (:func:`agreement_until`) and the time of its training-loss
+    minimum. Criterion: **reproduced** when every ``t_held >= t_min``, **partly** when some,
+    **contradicted** when none (a NaN time counts as not holding).
+    """
+    if not isinstance(held, Mapping) or not held:
+        raise _checks.bad_type("held", "must be a non-empty mapping label -> (t_held, t_min)")
+    good = [bool(float(a) >= float(b)) for a, b in held.values()]
+    return "reproduced" if all(good) else "partly" if any(good) else "contradicted"

@@ -30,6 +30,7 @@ __all__ = [
     "KernelDecayRatios",
     "kernel_decay_ratios",
     "kernel_decay_table",
+    "trace_ratio",
     "deep_linear_fixed_point",
     "train_deep_linear",
 ]
@@ -213,6 +214,16 @@ class KernelDecayRatios(NamedTuple):
     entry: np.ndarray
 
 
+def trace_ratio(traj: Trajectory) -> np.ndarray:
+    """``(R,)`` ``tr Theta_t / tr Theta_0`` of ``traj``'s recorded empirical NTK (at
+    ``traj.ntk_t``): the measured kernel decay, 1 at the first record."""
+    if not isinstance(traj, Trajectory):
+        raise TypeError(f"traj must be a wide.Trajectory, got {type(traj).__name__}")
+    if traj.ntk.ndim != 3 or traj.ntk.shape[0] == 0:
+        raise ValueError("traj holds no empirical NTK (train with ntk_times=...)")
+    return np.trace(traj.ntk, axis1=1, axis2=2) / np.trace(traj.ntk[0])
+
+
 def kernel_decay_ratios(traj: Trajectory, k: float, lam: float,
                         entry: tuple[int, int] = (0, 1)) -> KernelDecayRatios:
     """How well ``traj``'s empirical NTK follows Theorem 1's ``Theta_t = e^{-2(k-1) lam t}
@@ -220,17 +231,13 @@ def kernel_decay_ratios(traj: Trajectory, k: float, lam: float,
     coefficient it was trained with; ``entry``: the ``(i, j)`` kernel entry to follow."""
     from l2lab import theory
 
-    if not isinstance(traj, Trajectory):
-        raise TypeError(f"traj must be a wide.Trajectory, got {type(traj).__name__}")
-    if traj.ntk.ndim != 3 or traj.ntk.shape[0] == 0:
-        raise ValueError("traj holds no empirical NTK (train with ntk_times=...)")
+    trace = trace_ratio(traj)
     k = _checks.nonneg_float("k", k)
     lam = _checks.nonneg_float("lam", lam)
     i, j = (_checks.nonneg_int("entry", v) for v in entry)
     if max(i, j) >= traj.ntk.shape[1]:
         raise ValueError(f"entry {entry} is outside the {traj.ntk.shape[1]}-sample kernel")
     pred = theory.kernel_decay(traj.ntk_t, lam, k)
-    trace = np.trace(traj.ntk, axis1=1, axis2=2) / np.trace(traj.ntk[0])
     return KernelDecayRatios(traj.ntk_t, trace / pred, traj.ntk[:, i, j] / traj.ntk[0, i, j] / pred)
 
 

@@ -22,6 +22,9 @@ def test_decay_rate_uses_only_the_window():
     ratio = np.where(t <= 50, np.exp(-0.02 * t), 1.0)  # leaves the law after t = 50
     assert v.decay_rate(t, ratio, 50) == pytest.approx(0.02)
     assert v.decay_rate(t, ratio, 300) < 0.01
+    snapped = np.array([0.0, 25.0, 50.2, 75.0])      # 50.2: a time snapped to a step
+    assert v.decay_rate(snapped, [1, np.exp(-0.5), np.exp(-0.02 * 50.2) * 1.1, 0.01], 50) \
+        == pytest.approx((25 * 0.5 + 50.2 * (0.02 * 50.2 - np.log(1.1))) / (25**2 + 50.2**2))
     assert math.isnan(v.decay_rate(t, ratio, 1.0))     # no record inside (0, 1]
     with pytest.raises(ValueError, match="t_end"):
         v.decay_rate(t, ratio, 0.0)
@@ -131,3 +134,47 @@ def test_fixed_point_verdict():
     assert v.fixed_point_verdict(p, {"b": 1 + p}).verdict == "contradicted"
     with pytest.raises(ValueError, match="products"):
         v.fixed_point_verdict(p, {"a": exact[:3]})
+
+
+def test_past_minimum_verdict():
+    assert v.past_minimum_verdict({"a": (1.0, 0.4), "b": (0.5, 0.5)}) == "reproduced"
+    assert v.past_minimum_verdict({"a": (1.0, 0.4), "b": (0.3, 0.5)}) == "partly"
+    assert v.past_minimum_verdict({"a": (np.nan, 0.4)}) == "contradicted"
+    with pytest.raises(TypeError, match="held"):
+        v.past_minimum_verdict({})
+
+
+def test_spectrum_loss_minimum_of_one_mode_and_of_a_spectrum():
+    from l2lab.theory.modes import mse_mode, spectrum_loss_minimum
+
+    t = np.geomspace(1e-2, 1e5, 3000)
+    # one mode: the minimum of (f - 1)^2 is the peak of f (f stays below 1)
+    f = mse_mode(t, 1.0, LAM, 2, 1.0, 0.0)
+    tm, lm = spectrum_loss_minimum(t, [1.0], LAM, 2)
+    assert tm == t[np.argmax(f)] and lm == pytest.approx((1 - f.max()) ** 2)
+    # the linear model: the loss falls to its plateau, mean (lam / (gamma + lam))^2, and stays
+    plateau = np.mean([(LAM / (1.0 + LAM)) ** 2, (LAM / (0.1 + LAM)) ** 2])
+    assert spectrum_loss_minimum(t, [1.0, 0.1], LAM, 1)[1] == pytest.approx(plateau, rel=1e-9)
+    # a log-uniform spectrum far wider than lam: t_min scales as 1/lam exactly
+    g = np.geomspace(1e-7, 1e4, 400)
+    a = spectrum_loss_minimum(t, g, 1e-2, 2)[0] * 1e-2
+    b = spectrum_loss_minimum(t * 10, g, 1e-3, 2)[0] * 1e-3
+    assert a == pytest.approx(b, rel=0.02)
+    with pytest.raises(ValueError, match="gammas"):
+        spectrum_loss_minimum(t, [0.0], LAM, 2)
+
+
+def test_inverse_lambda_window_verdict():
+    lams = np.array([1e-5, 1e-4, 1e-3, 1e-2, 1e-1])
+    # the law holds from 1e-3 up; below, t stops growing (a floor at t = 1e3)
+    times = np.where(lams >= 1e-3, 0.4 / lams, 1e3)
+    r = v.inverse_lambda_window_verdict(lams, times)
+    assert r.verdict == "partly" and (r.lo, r.hi) == (1e-3, 1e-1)
+    assert r.whole.verdict == "contradicted" and r.spread == pytest.approx(1)
+    # the order of the lams does not matter
+    assert v.inverse_lambda_window_verdict(lams[::-1], times[::-1])[:4] == r[:4]
+    assert v.inverse_lambda_window_verdict(lams, 0.4 / lams).verdict == "reproduced"
+    # holds over one decade only: contradicted
+    short = np.where(lams >= 1e-2, 0.4 / lams, 1e4)
+    assert v.inverse_lambda_window_verdict(lams, short).verdict == "contradicted"
+    assert v.inverse_lambda_window_verdict(lams[:2], [1.0, 2.0]).verdict == "not at this scale"

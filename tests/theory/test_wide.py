@@ -151,3 +151,12 @@ def test_kernel_decay_ratios_against_the_closed_form():
     empty = tr._replace(ntk=np.zeros((0, 4, 4)), ntk_t=np.zeros(0))
     with pytest.raises(ValueError, match="no empirical NTK"):
         wide.kernel_decay_ratios(empty, k, lam)
+
+
+def test_trace_ratio_is_the_measured_decay_of_the_trace():
+    times = np.array([0.0, 10.0, 20.0])
+    kernel0 = np.array([[2.0, 0.5], [0.5, 1.0]])
+    tr = _synthetic_trajectory(times, kernel0, np.array([1.0, 0.5, 0.25]))
+    assert wide.trace_ratio(tr) == pytest.approx([1.0, 0.5, 0.25])
+    with pytest.raises(TypeError, match="traj"):
+        wide.trace_ratio("nope")
