@@ -18,7 +18,8 @@ from l2lab import _checks
 __all__ = [
     "decay_rate", "agreement_until", "RateFit", "KernelDecayVerdict", "kernel_decay_verdict",
     "rise_time", "fall_time", "ModeTimes", "mode_times", "ModesVerdict", "modes_verdict",
-    "LawVerdict", "inverse_lambda_verdict", "WindowVerdict", "inverse_lambda_window_verdict", "interior_minimum", "Fig5cVerdict", "fig5c_verdict",
+    "LawVerdict", "inverse_lambda_verdict", "WindowVerdict", "inverse_lambda_window_verdict",
+    "interior_minimum", "Fig5cVerdict", "fig5c_verdict",
     "FixedPointVerdict", "fixed_point_verdict", "past_minimum_verdict",
 ]
 
