@@ -11,7 +11,7 @@ export JAX_COMPILATION_CACHE_DIR ?= $(CURDIR)/_build/jax_cache
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
 export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= -1
 
-.PHONY: book test lint install bench sync clean
+.PHONY: book test lint install bench sync clean smoke
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -45,6 +45,14 @@ bench: $(STAMP)
 	$(BIN)/python -m l2lab.bench theory
 	$(BIN)/python -m l2lab.bench sweep
 	$(BIN)/python -m l2lab.bench autol2
+
+# The paper path of the chapters (L2LAB_SCALE=paper L2LAB_SMOKE=1: paper architectures, data formats,
+# sharding and figures, a few steps on small batches; a synthetic CIFAR-10 in a temporary
+# L2LAB_DATA_DIR), on the CPU. All chapters; `make smoke SMOKE_ARGS=--ci` runs the CI subset.
+SMOKE_ARGS ?=
+
+smoke: $(STAMP)
+	$(BIN)/python tools/smoke.py $(SMOKE_ARGS)
 
 clean:
 	rm -rf _build
