@@ -26,7 +26,7 @@ import numpy as np
 from l2lab import _checks
 
 __all__ = ["ClaimFailed", "VERDICTS", "Verdict", "check", "glue", "record_verdicts",
-           "verdict_file"]
+           "unsupported_note", "verdict_file"]
 
 #: The verdicts a findings box may give, from strongest to weakest support of the paper.
 VERDICTS = ("reproduced", "partly", "not at this scale", "contradicted")
@@ -38,12 +38,40 @@ class ClaimFailed(AssertionError):
 
 def check(sentence: str, holds) -> None:
     """Raise :class:`ClaimFailed` with ``sentence`` unless ``holds`` is true. ``holds`` must be
-    a bool (numpy bools too): a number or an array would make the check mean something else."""
+    a bool (numpy bools too): a number or an array would make the check mean something else.
+
+    The prose is written for the book's own build, the tiny scale. At another scale
+    (``L2LAB_SCALE=paper``, :mod:`l2lab.scales`, with or without ``L2LAB_SMOKE``) a sentence that
+    the runs do not support is shown to the reader as a note instead (:func:`unsupported_note`),
+    and the page goes on."""
+    from l2lab import scales
+
     _checks.string("sentence", sentence, nonempty=True)
     if not isinstance(holds, (bool, np.bool_)):
         raise _checks.bad_type("holds", f"must be a bool, got {type(holds).__name__}")
-    if not holds:
+    if holds:
+        return
+    if scales.current() == "tiny":
         raise ClaimFailed(f"the runs no longer support this sentence of the page: {sentence!r}")
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is None or get_ipython() is None:     # not in a notebook: say it on stderr
+        import sys
+        print(unsupported_note(sentence), file=sys.stderr)
+        return
+    display(Markdown(unsupported_note(sentence)))
+
+
+def unsupported_note(sentence: str) -> str:
+    """What a page at another scale than the book's shows for a sentence its runs do not
+    support."""
+    from l2lab import scales
+
+    return (f"**Note** (scale `{scales.current()}`): the prose was written for the book's tiny "
+            f"build, and these runs do not support its sentence \"{sentence}\".")
 
 
 def glue(name: str, value) -> None:

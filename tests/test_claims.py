@@ -66,3 +66,12 @@ def test_record_verdicts_refuses_what_the_table_cannot_show(tmp_path, chapter, v
     with pytest.raises(error):
         claims.record_verdicts(tmp_path, chapter, v)
     assert not list(tmp_path.iterdir())
+
+
+def test_at_the_paper_scale_an_unsupported_sentence_is_a_note(monkeypatch, capsys):
+    monkeypatch.setenv("L2LAB_SCALE", "paper")
+    claims.check("the spread is above ten", 9.0 > 10)            # no exception
+    assert "the spread is above ten" in capsys.readouterr().err
+    monkeypatch.setenv("L2LAB_SCALE", "tiny")
+    with pytest.raises(claims.ClaimFailed):
+        claims.check("the spread is above ten", 9.0 > 10)
