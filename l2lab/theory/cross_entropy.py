@@ -34,8 +34,9 @@ class CrossEntropyEvolution(NamedTuple):
       f: ``(T, N, C)`` training logits.
       loss: ``(T,)`` training cross-entropy, mean over samples.
       accuracy: ``(T,)`` fraction of training samples with ``argmax f == argmax y``; NaN where
-        the logits have decayed to round-off (below ``ROUNDOFF`` of their largest value: at
-        large ``t lam`` with ``k > 1`` the predictions vanish and argmax reads noise).
+        the logits have decayed to round-off (below ``ROUNDOFF`` of their largest value, or
+        below what the solver resolves, ``atol`` times the kernel's largest absolute row sum:
+        at large ``t lam`` with ``k > 1`` the predictions vanish and argmax reads noise).
       f_test, test_loss, test_accuracy: the same on the test points (``None`` if not given;
         losses/accuracies need ``y_test``).
     """
@@ -63,14 +64,22 @@ def _xent(f: np.ndarray, y: np.ndarray) -> np.ndarray:
 ROUNDOFF = 1e-12   # logits below this fraction of their largest value are float64 round-off
 
 
-def _accuracy(f: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _accuracy(f: np.ndarray, y: np.ndarray, floor: float = 0.0) -> np.ndarray:
     """``(T,)`` accuracy of logits ``f`` ``(T, N, C)``; NaN at the times where every logit is
-    below :data:`ROUNDOFF` times the largest logit of the trajectory: there the network has
-    decayed to round-off and ``argmax`` reads noise, not a prediction."""
+    below :data:`ROUNDOFF` times the largest logit of the trajectory or below ``floor`` (the
+    solver's resolution of the logits): there the network has decayed to round-off and
+    ``argmax`` reads noise, not a prediction."""
     acc = np.mean(np.argmax(f, axis=-1) == np.argmax(y, axis=-1), axis=-1).astype(np.float64)
     size = np.max(np.abs(f), axis=(-2, -1))
-    acc[size <= ROUNDOFF * np.max(size)] = np.nan
+    acc[size <= max(ROUNDOFF * np.max(size), floor)] = np.nan
     return acc
+
+
+def _resolution(kernel: np.ndarray, atol: float) -> float:
+    """The smallest logit the solver resolves: ``w`` is controlled to ``atol`` (absolute) and
+    the logits are ``-kernel @ w``, so their error is up to ``atol`` times the largest absolute
+    row sum of ``kernel``."""
+    return float(atol * np.max(np.sum(np.abs(kernel), axis=-1)))
 
 
 
@@ -175,13 +184,15 @@ def cross_entropy_evolution(
     w = _solve(rhs, jac if method in _IMPLICIT else None, t, y.shape, method, rtol, atol)
     decay = np.exp(-kl * t)[:, None, None]
     f = decay * f0 - np.matmul(kernel, w)  # (T, N, C)
-    res = CrossEntropyEvolution(t=t, f=f, loss=_xent(f, y), accuracy=_accuracy(f, y))
+    res = CrossEntropyEvolution(t=t, f=f, loss=_xent(f, y),
+                                accuracy=_accuracy(f, y, _resolution(kernel, atol)))
     if kxs is not None:
         ftest = decay * f0t - np.matmul(kxs, w)
         res = res._replace(f_test=ftest)
         if y_test is not None:
             res = res._replace(
-                test_loss=_xent(ftest, y_test), test_accuracy=_accuracy(ftest, y_test)
+                test_loss=_xent(ftest, y_test),
+                test_accuracy=_accuracy(ftest, y_test, _resolution(kxs, atol))
             )
     return res
 

@@ -245,11 +245,10 @@ def inverse_lambda_window_verdict(lams, times, *, within: float = 3.0,
                                   min_decades: float = 2.0) -> WindowVerdict:
     """Verdict on ``t ~ 1/lam`` that tells "only over part of the range" apart from "nowhere".
 
-    Criterion: **reproduced** when :func:`inverse_lambda_verdict` (default criterion) reproduces
-    it over every ``lam``; **partly** when it does not, but over the widest run of neighbouring
-    ``lam`` (sorted) on which ``t lam`` varies at most ``within`` (x3), spanning at least
-    ``min_decades`` (2) decades; **contradicted** when no such run exists (**not at this
-    scale** when all the ``lam`` together span fewer than ``min_decades``).
+    Criterion: :func:`inverse_lambda_verdict` over every ``lam`` (reproduced, partly, not at
+    this scale), except that where it says **contradicted** the verdict is **partly** when the
+    widest run of neighbouring ``lam`` (sorted) on which ``t lam`` varies at most ``within``
+    (x3) spans at least ``min_decades`` (2) decades: the law holds over part of the range.
     """
     lams, times = _checks.curve("lams", lams), _checks.curve("times", times)
     _checks.same_length("lams", lams, "times", times)
@@ -264,7 +263,7 @@ def inverse_lambda_window_verdict(lams, times, *, within: float = 3.0,
                 break
             if np.isnan(best[0]) or lam[j] / lam[i] > best[1] / best[0]:
                 best = (float(lam[i]), float(lam[j]), float(seg.max() / seg.min()))
-    if whole.verdict in ("reproduced", "not at this scale"):
+    if whole.verdict != "contradicted":
         verdict = whole.verdict
     else:
         verdict = "partly" if np.log10(best[1] / best[0]) >= min_decades else "contradicted"

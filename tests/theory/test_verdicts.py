@@ -175,6 +175,32 @@ def test_inverse_lambda_window_verdict():
     assert v.inverse_lambda_window_verdict(lams[::-1], times[::-1])[:4] == r[:4]
     assert v.inverse_lambda_window_verdict(lams, 0.4 / lams).verdict == "reproduced"
     # holds over one decade only: contradicted
-    short = np.where(lams >= 1e-2, 0.4 / lams, 1e4)
+    short = np.where(lams >= 1e-2, 0.4 / lams, 1e6)   # slope -1.5: not partly either
     assert v.inverse_lambda_window_verdict(lams, short).verdict == "contradicted"
     assert v.inverse_lambda_window_verdict(lams[:2], [1.0, 2.0]).verdict == "not at this scale"
+
+
+def test_cross_entropy_accuracy_is_undefined_below_the_solvers_resolution():
+    # the logits are -kernel @ w with w known to atol: below atol * (largest row sum) they are
+    # solver noise (on the cross-entropy page the test accuracy read 0.0 there, at 1e-12 of the
+    # largest logit, just above the round-off cut)
+    from l2lab.theory import cross_entropy as ce
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(12, 5))
+    kernel = x @ x.T / 5 + 0.1 * np.eye(12)
+    y = np.eye(3)[rng.integers(0, 3, 12)]
+    lam, atol = 0.1, 1e-6
+    t = np.geomspace(0.1, 40 / lam, 200)
+    r = theory.cross_entropy_evolution(kernel, y, np.zeros_like(y), lam, 2, t, atol=atol,
+                                       kernel_test_train=kernel[:5], y_test=y[:5])
+    for f, acc, k in ((r.f, r.accuracy, kernel), (r.f_test, r.test_accuracy, kernel[:5])):
+        size = np.abs(f).max(axis=(1, 2))
+        dead = size <= atol * np.abs(k).sum(1).max()
+        assert dead.any() and (size[dead] > ce.ROUNDOFF * size.max()).any()
+        assert np.all(np.isnan(acc[dead])) and np.all(np.isfinite(acc[~dead]))
+
+
+def test_window_verdict_keeps_a_partly_by_slope():
+    lams = np.array([1e-3, 1e-2, 1e-1])
+    times = 0.4 / lams * np.array([1, 5, 1])     # x5 spread, slope -1: partly over the whole range
+    assert v.inverse_lambda_window_verdict(lams, times).verdict == "partly"
