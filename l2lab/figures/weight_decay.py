@@ -9,9 +9,10 @@ import plotly.graph_objects as go
 
 from l2lab import _checks
 from l2lab.figures import plots
+from l2lab.figures.tables import Table, table
 from l2lab.studies import weight_decay as wd
 
-__all__ = ["accuracy_heatmap", "best_lam_figure"]
+__all__ = ["accuracy_heatmap", "best_lam_figure", "best_decay_table", "early_wd_table"]
 
 
 def accuracy_heatmap(grid: wd.AccuracyGrid, *, title: str = "", lam_label: str = "λ",
@@ -60,3 +61,45 @@ def best_lam_figure(best: Dict[str, wd.BestLam], *, title: str = "Best λ agains
                         error_y=dict(type="data", symmetric=False, array=np.where(pos, b.high - lam, np.nan),
                                      arrayminus=np.where(pos, lam - low, np.nan)))
     return plots.style(fig, title=title, xaxis="η", yaxis=yaxis, log_x=True, log_y=True)
+
+
+def best_decay_table(grids: Dict[str, wd.AccuracyGrid], band: float, *,
+                     caption: str = "") -> Table:
+    """One row per grid (``label -> AccuracyGrid``, e.g. one per optimizer and seed): the best
+    decay at each eta (0: none is better) and the values within ``band`` of the best at every
+    eta (:func:`l2lab.studies.weight_decay.common_lams`, "none" if there is no such value). The
+    columns are the etas of the first grid; every grid must have them."""
+    if not isinstance(grids, dict) or not grids:
+        raise _checks.bad_value("grids", "must be a non-empty dict label -> AccuracyGrid")
+    band = _checks.nonneg_float("band", band)
+    etas = wd.check_grid(next(iter(grids.values()))).etas
+    rows = []
+    for label, g in grids.items():
+        g = wd.check_grid(g)
+        if not np.allclose(g.etas, etas):
+            raise _checks.bad_value("grids", f"{label!r} has other etas than the first grid")
+        best = wd.best_lam_per_eta(g, band)
+        com = wd.common_lams(g, band)
+        rows.append([str(label)] + [f"{v:.3g}" for v in best.lam]
+                    + [", ".join(f"{v:.3g}" for v in com) or "none"])
+    header = ["grid"] + [f"η = {e:.3g}" for e in etas] + [f"within {band:.2%} at every η"]
+    return table(header, rows, caption=caption)
+
+
+def early_wd_table(peak: Dict[str, np.ndarray], final: Dict[str, np.ndarray],
+                   measures: Dict[str, Dict[str, float]], *, caption: str = "") -> Table:
+    """The early-decay runs side by side: peak test accuracy of each seed and the seed mean of the
+    final one (``peak``, ``final``: ``{run: (S,) accuracies}``), then one column per entry of
+    ``measures`` (``{column title: {run: value}}``, e.g. the seed-0 trace's norms and angles)."""
+    if not isinstance(peak, dict) or not peak:
+        raise _checks.bad_value("peak", "must be a non-empty dict run -> per-seed accuracies")
+    runs = list(peak)
+    n = np.asarray(peak[runs[0]]).size
+    for name, d in (("final", final), *((f"measures[{k!r}]", v) for k, v in measures.items())):
+        if not isinstance(d, dict) or set(d) != set(runs):
+            raise _checks.bad_value(name, f"must have the runs {runs}")
+    header = (["run"] + [f"peak acc., seed {s}" for s in range(n)] + ["final acc. (mean)"]
+              + [str(k) for k in measures])
+    rows = [[r] + [float(v) for v in np.asarray(peak[r])] + [float(np.mean(final[r]))]
+            + [float(m[r]) for m in measures.values()] for r in runs]
+    return table(header, rows, caption=caption, digits=3)

@@ -16,6 +16,12 @@ van Laarhoven (2017), measured with the engine of :mod:`l2lab.sweep` and the per
   :func:`phase_means` averages a per-step quantity (e.g. the angular update) before and after
   E, and :func:`cumulative_angle` adds up the rotation of a kernel's direction.
 
+* **Seeds and verdicts**: :func:`seed_grids` and :func:`seed_mean` (the seed-mean grid and the
+  noise of its gains), :func:`decoupling_verdict`; :func:`seed_accuracies`,
+  :func:`resolved_pairs` (orders that every seed shows beyond :func:`accuracy_resolution`),
+  :func:`early_wd_verdict` and :func:`measure_verdict`. Each verdict's docstring states its
+  criterion.
+
 Everything here is numpy on the host: no training happens in this module.
 """
 from __future__ import annotations
@@ -28,6 +34,9 @@ from l2lab import _checks
 from l2lab import tuning as _tuning
 
 __all__ = ["AccuracyGrid", "accuracy_grid", "BestLam", "best_lam_per_eta", "eta_exponent",
+           "seed_grids", "SeedMean", "seed_mean", "TuningVerdict", "decoupling_verdict",
+           "seed_accuracies", "resolved_pairs", "accuracy_resolution", "orders_like", "EARLY_RUNS", "early_wd_verdict",
+           "measure_verdict",
            "common_lams", "phase_means", "cumulative_angle", "CNN_BN_SCALE_INVARIANT", "STATISTICS",
            "check_grid"]
 
@@ -235,3 +244,204 @@ def cumulative_angle(angles) -> np.ndarray:
     if np.any(~np.isfinite(a)) or np.any(a < 0):
         raise _checks.bad_value("angles", "must be finite and >= 0 (radians)")
     return np.concatenate([[0.0], np.cumsum(a)])
+
+
+# ----------------------------------------------------------------------------- seeds and verdicts
+
+def seed_grids(records: Sequence[Any], *, per_step: bool = False,
+               statistic: str = "peak") -> Dict[int, AccuracyGrid]:
+    """:func:`accuracy_grid` of each seed's records (``record.config.seed``), ``{seed: grid}``
+    sorted by seed; every seed must cover the same ``eta x lam`` grid."""
+    if isinstance(records, (str, bytes)) or not hasattr(records, "__iter__"):
+        raise _checks.bad_type("records", f"must be a sequence of sweep records, got {records!r}")
+    by_seed: Dict[int, list] = {}
+    for r in records:
+        if not hasattr(r, "config"):
+            raise _checks.bad_type("records", f"must hold sweep records, got {type(r).__name__}")
+        by_seed.setdefault(int(getattr(r.config, "seed", 0)), []).append(r)
+    if not by_seed:
+        raise _checks.bad_value("records", "must not be empty")
+    out = {s: accuracy_grid(by_seed[s], per_step=per_step, statistic=statistic)
+           for s in sorted(by_seed)}
+    first = next(iter(out.values()))
+    for s, g in out.items():
+        if g.accuracy.shape != first.accuracy.shape or not (
+                np.allclose(g.etas, first.etas) and np.allclose(g.lams, first.lams)):
+            raise _checks.bad_value("records", f"seed {s} covers another grid than the others")
+    return out
+
+
+class SeedMean(NamedTuple):
+    """The seed mean of several grids and its noise. grid: :class:`AccuracyGrid` of the mean
+    accuracy; noise: the median over cells (lam > 0) of the standard error of the seed mean of
+    ``acc(eta, lam) - acc(eta, 0)`` (the gain of a decay over none, the quantity whose argmax
+    is the best lam); seeds: how many."""
+
+    grid: AccuracyGrid
+    noise: float
+    seeds: int
+
+
+def seed_mean(grids: Sequence[AccuracyGrid]) -> SeedMean:
+    """:class:`SeedMean` of ``grids`` (two or more seeds' grids of one sweep, same axes, the first
+    lam column ``0``: the reference without decay).
+
+    The noise is measured on the differences to the no-decay run of the same seed and eta,
+    since whatever shifts a whole row (the initial weights) does not move its best lam."""
+    if isinstance(grids, dict):
+        grids = list(grids.values())
+    grids = [check_grid(g) for g in grids]
+    if len(grids) < 2:
+        raise _checks.bad_value("grids", f"needs at least two seeds' grids, got {len(grids)}")
+    first = grids[0]
+    if first.lams[0] != 0:
+        raise _checks.bad_value("grids", "the first lam column must be 0 (the run without decay)")
+    for g in grids[1:]:
+        if g.accuracy.shape != first.accuracy.shape or not np.allclose(g.lams, first.lams):
+            raise _checks.bad_value("grids", "must all have the same eta and lam axes")
+    acc = np.stack([g.accuracy for g in grids])                    # (S, E, L)
+    gain = acc[:, :, 1:] - acc[:, :, :1]
+    with np.errstate(invalid="ignore"):
+        se = np.nanstd(gain, axis=0, ddof=1) / np.sqrt(len(grids))
+    noise = float(np.nanmedian(se)) if np.isfinite(se).any() else float("nan")
+    mean = AccuracyGrid(first.etas.copy(), first.lams.copy(), np.mean(acc, axis=0))
+    return SeedMean(mean, noise, len(grids))
+
+
+class TuningVerdict(NamedTuple):
+    """:func:`decoupling_verdict`'s answer. verdict: one of ``l2lab.claims.VERDICTS``;
+    coupled, decoupled: float64 arrays of the values within ``band`` of the best at every eta
+    (:func:`common_lams`); band: the accuracy tolerance used."""
+
+    verdict: str
+    coupled: np.ndarray
+    decoupled: np.ndarray
+    band: float
+
+
+def decoupling_verdict(coupled: AccuracyGrid, decoupled: AccuracyGrid,
+                       band: float) -> TuningVerdict:
+    """Does decoupling make the best decay independent of the learning rate (Loshchilov & Hutter;
+    Bjorck et al. 2020)?
+
+    Criterion: a decay "does not move with eta" when one value of it is within ``band`` of the
+    best accuracy at every eta (:func:`common_lams`; pass the seed-mean grids and a band of at
+    least twice their noise, :func:`seed_mean`, so that the best cell of a row is not noise).
+    The claim predicts that the coupled lam moves and the decoupled per-step decay does not:
+
+    * **reproduced**: no common coupled lam, a common decoupled decay;
+    * **not at this scale**: both have a common value (neither moves over this eta range);
+    * **partly**: neither has one;
+    * **contradicted**: a common coupled lam but no common decoupled decay.
+    """
+    coupled, decoupled = check_grid(coupled), check_grid(decoupled)
+    band = _checks.nonneg_float("band", band)
+    c, d = common_lams(coupled, band), common_lams(decoupled, band)
+    verdict = {(False, True): "reproduced", (True, True): "not at this scale",
+               (False, False): "partly", (True, False): "contradicted"}[(c.size > 0, d.size > 0)]
+    return TuningVerdict(verdict, c, d, band)
+
+
+def seed_accuracies(runs: Dict[str, Sequence[Any]], statistic: str = "peak") -> Dict[str, np.ndarray]:
+    """``{run name: (S,) accuracy per seed}`` (sorted by seed) of ``{run name: records}``, one
+    record per seed for each name and the same seeds for every name; ``statistic`` as in
+    :func:`accuracy_grid` (NaN for a diverged run)."""
+    if not isinstance(runs, dict) or not runs:
+        raise _checks.bad_type("runs", "must be a non-empty dict name -> sweep records")
+    _checks.one_of("statistic", statistic, STATISTICS)
+    out, seeds = {}, None
+    for name, recs in runs.items():
+        by = {int(r.config.seed): _value(r, statistic) for r in recs}
+        if len(by) != len(list(recs)):
+            raise _checks.bad_value("runs", f"{name!r} has two records of one seed")
+        if seeds is None:
+            seeds = sorted(by)
+        if sorted(by) != seeds or not seeds:
+            raise _checks.bad_value("runs", f"{name!r} has seeds {sorted(by)}, not {seeds}")
+        out[name] = np.array([by[s] for s in seeds], np.float64)
+    return out
+
+
+def resolved_pairs(acc: Dict[str, np.ndarray], min_diff: float = 0.0) -> list:
+    """The ordered pairs ``(better, worse)`` of runs whose accuracy differs with the same sign and
+    by more than ``min_diff`` on every seed (``acc``: :func:`seed_accuracies`); a pair that
+    changes order between seeds, or differs by ``min_diff`` or less on one, is within the noise
+    and is left out. ``min_diff``: e.g. :func:`accuracy_resolution` of the test set."""
+    if not isinstance(acc, dict) or len(acc) < 2:
+        raise _checks.bad_value("acc", "must map at least two run names to per-seed accuracies")
+    min_diff = _checks.nonneg_float("min_diff", min_diff)
+    names, out = list(acc), []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            d = np.asarray(acc[a], np.float64) - np.asarray(acc[b], np.float64)
+            if d.shape != np.shape(acc[names[0]]) or not np.isfinite(d).all():
+                raise _checks.bad_value("acc", f"{a!r} and {b!r} need finite accuracies of the same seeds")
+            if np.all(d > min_diff):
+                out.append((a, b))
+            elif np.all(d < -min_diff):
+                out.append((b, a))
+    return out
+
+
+def accuracy_resolution(accuracy: float, n_test: int) -> float:
+    """Two binomial standard errors of a test accuracy ``accuracy`` measured on ``n_test``
+    images, ``2 sqrt(p (1 - p) / n)``: differences between runs below it are not read as an
+    order (:func:`resolved_pairs`)."""
+    p = _checks.real("accuracy", accuracy, minimum=0.0, maximum=1.0)
+    n = _checks.positive_int("n_test", n_test)
+    return float(2.0 * np.sqrt(p * (1.0 - p) / n))
+
+
+def orders_like(pairs: Sequence[tuple], measure: Dict[str, float]) -> bool:
+    """Whether ``measure`` (``{run: value}``, larger predicting the better run) ranks the better
+    run of every pair of ``pairs`` (:func:`resolved_pairs`) strictly above the worse one."""
+    return all(float(measure[a]) > float(measure[b]) for a, b in pairs)
+
+
+EARLY_RUNS = ("no WD", "WD throughout", "early WD")
+
+
+def early_wd_verdict(acc: Dict[str, np.ndarray]) -> str:
+    """Does weight decay during the first steps only keep the benefit of decay throughout
+    (Golatkar et al.; Bjorck et al. 2020)? ``acc``: :func:`seed_accuracies` of the three runs
+    named in :data:`EARLY_RUNS`.
+
+    Criterion, with the gain ``G = mean(throughout - none)`` and the shortfall
+    ``H = mean(throughout - early)`` over seeds:
+
+    * **not at this scale**: decay throughout does not beat no decay on every seed (no benefit
+      to keep);
+    * **reproduced**: early decay beats no decay on every seed and ``H <= G / 2`` (it keeps at
+      least half of the gain);
+    * **partly**: early decay beats no decay on every seed but keeps less than half of the gain;
+    * **contradicted**: early decay does not beat no decay on every seed.
+    """
+    missing = [n for n in EARLY_RUNS if n not in acc]
+    if missing:
+        raise _checks.bad_value("acc", f"needs the runs {EARLY_RUNS}, missing {missing}")
+    none, thr, early = (np.asarray(acc[n], np.float64) for n in EARLY_RUNS)
+    if not np.all(thr > none):
+        return "not at this scale"
+    if not np.all(early > none):
+        return "contradicted"
+    return "reproduced" if np.mean(thr - early) <= np.mean(thr - none) / 2 else "partly"
+
+
+def measure_verdict(pairs: Sequence[tuple], angular: Dict[str, float],
+                    norm: Dict[str, float]) -> str:
+    """Does a scale-invariant measure (the angular update) capture what weight decay does while
+    a norm-based one does not (Bjorck et al. 2020)?
+
+    Criterion: over the pairs of runs that the test accuracy orders on every seed (``pairs``,
+    :func:`resolved_pairs`, with a noise floor), ``angular`` and ``norm`` (``{run: value}``, larger predicting better;
+    for a norm pass minus the norm) either order all of them like the accuracy or not
+    (:func:`orders_like`): **reproduced** if only the angular one does, **not at this scale** if
+    both do (the runs cannot tell them apart) or there is no resolved pair, **contradicted** if
+    only the norm does, **partly** if neither does (the norm fails, as claimed, and so does the
+    angular measure).
+    """
+    if not pairs:
+        return "not at this scale"
+    a, n = orders_like(pairs, angular), orders_like(pairs, norm)
+    return {(True, False): "reproduced", (True, True): "not at this scale",
+            (False, True): "contradicted", (False, False): "partly"}[(a, n)]

@@ -176,3 +176,111 @@ def test_figures_show_the_grid_and_leave_out_lam_zero():
         wdf.best_lam_figure({"x": 1})
     with pytest.raises(TypeError, match="grid"):
         wdf.accuracy_heatmap(None)
+
+
+# ----------------------------------------------------------------------------- seeds and verdicts
+
+def srec(seed, eta, lam, peak, final=None, diverged=False):
+    r = rec(eta, lam, peak, final, diverged)
+    r.config.seed = seed
+    return r
+
+
+def test_seed_grids_and_seed_mean_measure_the_noise_of_the_gains():
+    # gains over lam = 0 of +0.01, +0.02, +0.03 at (eta 1, lam 1) on three seeds: the standard
+    # error of their mean is std([.01,.02,.03], ddof=1) / sqrt(3) = 0.01 / sqrt(3); a row shift
+    # by the seed (0.1 * seed) does not count
+    rs = []
+    for s, g in zip((2, 0, 1), (0.03, 0.01, 0.02)):
+        base = 0.5 + 0.1 * s
+        rs += [srec(s, 1.0, 0.0, base), srec(s, 1.0, 1.0, base + g),
+               srec(s, 2.0, 0.0, base), srec(s, 2.0, 1.0, base + g)]
+    grids = wd.seed_grids(rs)
+    assert list(grids) == [0, 1, 2]
+    np.testing.assert_allclose(grids[1].accuracy, [[0.6, 0.62], [0.6, 0.62]])
+    m = wd.seed_mean(grids)
+    assert m.seeds == 3 and m.noise == pytest.approx(0.01 / np.sqrt(3))
+    np.testing.assert_allclose(m.grid.accuracy, [[0.6, 0.62], [0.6, 0.62]])
+    with pytest.raises(ValueError, match="grids"):
+        wd.seed_mean([grids[0]])
+    with pytest.raises(ValueError, match="first lam column"):
+        wd.seed_mean([wd.AccuracyGrid(np.ones(1), np.ones(1), np.ones((1, 1)))] * 2)
+    with pytest.raises(ValueError, match="records"):       # seed 3 covers another grid
+        wd.seed_grids(rs + [srec(3, 1.0, 0.0, 0.5)])
+
+
+def grid(rows, lams=(0.0, 1.0, 2.0)):
+    rows = np.asarray(rows, float)
+    return wd.AccuracyGrid(np.arange(1.0, rows.shape[0] + 1), np.asarray(lams), rows)
+
+
+def test_decoupling_verdict_follows_its_four_cases():
+    moves = grid([[0.80, 0.85, 0.80], [0.80, 0.80, 0.85]])      # best lam 1, then 2
+    stays = grid([[0.80, 0.85, 0.80], [0.80, 0.85, 0.80]])
+    assert wd.decoupling_verdict(moves, stays, 0.001).verdict == "reproduced"
+    assert wd.decoupling_verdict(stays, stays, 0.001).verdict == "not at this scale"
+    assert wd.decoupling_verdict(moves, moves, 0.001).verdict == "partly"
+    assert wd.decoupling_verdict(stays, moves, 0.001).verdict == "contradicted"
+    # a band wider than the difference: the moving grid has common values too
+    v = wd.decoupling_verdict(moves, stays, 0.06)
+    assert v.verdict == "not at this scale" and list(v.coupled) == [0.0, 1.0, 2.0]
+    with pytest.raises(ValueError, match="band"):
+        wd.decoupling_verdict(moves, stays, -1.0)
+
+
+def test_seed_accuracies_pairs_resolution_and_orders():
+    runs = {"a": [srec(1, 1.0, 0.0, 0.70), srec(0, 1.0, 0.0, 0.60)],
+            "b": [srec(0, 1.0, 0.1, 0.65, final=0.5), srec(1, 1.0, 0.1, 0.80)],
+            "c": [srec(0, 1.0, 0.2, 0.90), srec(1, 1.0, 0.2, 0.91)]}
+    acc = wd.seed_accuracies(runs)
+    np.testing.assert_allclose(acc["a"], [0.60, 0.70])          # sorted by seed
+    assert wd.seed_accuracies(runs, "final")["b"][0] == 0.5
+    # b - a: +0.05, +0.10 (same sign); c beats both on each seed by >= 0.11
+    assert wd.resolved_pairs(acc) == [("b", "a"), ("c", "a"), ("c", "b")]
+    assert wd.resolved_pairs(acc, min_diff=0.06) == [("c", "a"), ("c", "b")]
+    acc["b"] = np.array([0.65, 0.65])                           # b - a: +0.05, -0.05
+    assert ("b", "a") not in wd.resolved_pairs(acc) and ("a", "b") not in wd.resolved_pairs(acc)
+    assert wd.orders_like([("c", "a")], {"a": 1.0, "c": 2.0})
+    assert not wd.orders_like([("c", "a")], {"a": 2.0, "c": 2.0})
+    assert wd.accuracy_resolution(0.8, 400) == pytest.approx(2 * 0.02)
+    with pytest.raises(ValueError, match="runs"):
+        wd.seed_accuracies({"a": runs["a"], "b": runs["b"][:1]})
+    with pytest.raises(ValueError, match="n_test"):
+        wd.accuracy_resolution(0.8, 0)
+
+
+def test_early_wd_and_measure_verdicts():
+    none = np.array([0.70, 0.72])
+    assert wd.early_wd_verdict({"no WD": none, "WD throughout": none + 0.1,
+                                "early WD": none + 0.06}) == "reproduced"
+    assert wd.early_wd_verdict({"no WD": none, "WD throughout": none + 0.1,
+                                "early WD": none + 0.04}) == "partly"
+    assert wd.early_wd_verdict({"no WD": none, "WD throughout": none + 0.1,
+                                "early WD": none + [0.05, -0.01]}) == "contradicted"
+    assert wd.early_wd_verdict({"no WD": none, "WD throughout": none + [0.1, -0.01],
+                                "early WD": none + 0.05}) == "not at this scale"
+    with pytest.raises(ValueError, match="early WD"):
+        wd.early_wd_verdict({"no WD": none})
+    pairs = [("thr", "none"), ("early", "none")]
+    good = {"none": 0.0, "thr": 1.0, "early": 2.0}
+    bad = {"none": 3.0, "thr": 1.0, "early": 2.0}
+    assert wd.measure_verdict(pairs, good, bad) == "reproduced"
+    assert wd.measure_verdict(pairs, good, good) == "not at this scale"
+    assert wd.measure_verdict(pairs, bad, good) == "contradicted"
+    assert wd.measure_verdict(pairs, bad, bad) == "partly"
+    assert wd.measure_verdict([], bad, bad) == "not at this scale"
+
+
+def test_tables_of_the_chapter():
+    g = grid([[0.80, 0.85, 0.80], [0.80, 0.85, 0.84]])
+    t = wdf.best_decay_table({"x": g}, 0.001)
+    assert t.header == ["grid", "η = 1", "η = 2", "within 0.10% at every η"]
+    assert t.rows == [["x", "1", "1", "1"]]
+    assert wdf.best_decay_table({"x": grid([[0.8, 0.85, 0.8], [0.8, 0.8, 0.85]])},
+                                0.001).rows[0][-1] == "none"
+    peak = {"a": np.array([0.5, 0.6]), "b": np.array([0.7, 0.8])}
+    t = wdf.early_wd_table(peak, peak, {"norm": {"a": 1.0, "b": 2.0}})
+    assert t.rows[1] == ["b", "0.7", "0.8", "0.75", "2"]
+    assert "<table" in t._repr_html_()
+    with pytest.raises(ValueError, match="final"):
+        wdf.early_wd_table(peak, {"a": peak["a"]}, {})
