@@ -42,7 +42,17 @@ def smoke() -> bool:
 
 
 def pick(options: dict, scale: str | None = None):
-    """``options[scale]`` for the current scale, e.g. ``pick({"tiny": 48, "paper": 512})``."""
-    if not isinstance(options, dict) or set(options) != set(SCALES):
-        raise ValueError(f"options must be a dict with exactly the keys {SCALES}")
-    return options[current() if scale is None else scale]
+    """``options[scale]`` for the current scale, e.g. ``pick({"tiny": 48, "paper": 512})``.
+
+    ``options`` may also hold a ``"smoke"`` entry: the value a smoke run of the paper scale
+    (``L2LAB_SCALE=paper L2LAB_SMOKE=1``) uses instead of ``"paper"``, for the sizes that cost
+    time and do not pass through a preset (a loop's steps, a width of a theory chapter), e.g.
+    ``pick({"tiny": 150, "paper": 2000, "smoke": 3})``. Without it a smoke run gets ``"paper"``.
+    """
+    if not isinstance(options, dict) or set(options) not in (set(SCALES), {*SCALES, "smoke"}):
+        raise ValueError(f"options must be a dict with exactly the keys {SCALES} "
+                         f"(and optionally 'smoke')")
+    scale = current() if scale is None else scale
+    if scale == "paper" and "smoke" in options and smoke():
+        return options["smoke"]
+    return options[scale]

@@ -73,3 +73,19 @@ def test_smoke_spec_of_a_custom_spec():
     assert s.lams == (1e-4, 5e-4) and s.budget == "steps:1"
     with pytest.raises(TypeError, match="spec"):
         presets.smoke_spec({"arch": "fc"})
+
+
+def test_pick_takes_an_optional_smoke_value(monkeypatch):
+    three = {"tiny": 1, "paper": 2, "smoke": 3}
+    monkeypatch.delenv("L2LAB_SMOKE", raising=False)
+    monkeypatch.setenv("L2LAB_SCALE", "paper")
+    assert scales.pick(three) == 2 and scales.pick({"tiny": 1, "paper": 2}) == 2
+    monkeypatch.setenv("L2LAB_SMOKE", "1")
+    assert scales.pick(three) == 3 and scales.pick({"tiny": 1, "paper": 2}) == 2
+    assert scales.pick(three, "tiny") == 1
+    monkeypatch.setenv("L2LAB_SCALE", "tiny")
+    assert scales.pick(three) == 1
+    with pytest.raises(ValueError, match="smoke"):
+        scales.pick({"tiny": 1, "smoke": 3})
+    with pytest.raises(ValueError, match="options"):
+        scales.pick({"tiny": 1, "paper": 2, "huge": 4})
