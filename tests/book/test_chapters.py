@@ -176,22 +176,22 @@ def test_chapter_code_fits_the_column_and_defines_no_long_function(md):
     assert not long_defs, f"{md.name}: functions that belong in l2lab: {long_defs}"
 
 
-FINDINGS = ("experiments/01_fc_mnist", "applications/01_predict_lambda", "applications/02_autol2")
-
-
 @pytest.mark.parametrize("md", chapters.chapter_sources(), ids=lambda p: p.stem)
 def test_a_findings_box_comes_right_after_the_title(md):
-    """Issue 17: a chapter opens with its findings (the chapters that have one so far, listed in
-    FINDINGS, must keep it first; any chapter that has one must have it first)."""
+    """Issue 17: every chapter opens with its findings: the paper's claim, the verdict (glued
+    from the computation), the evidence, with at least one glued number; and records its
+    verdicts for the intro's results at a glance."""
     import re
     body = md.read_text().split("\n---\n", 1)[1]            # after the jupytext header
     title = re.search(r"^# .+$", body, re.M)
     assert title, md
     after = body[title.end():].lstrip("\n")
-    has = ":::{admonition} Findings" in body
-    if has or any(str(md).endswith(f + ".md") for f in FINDINGS):
-        assert after.startswith(":::{admonition} Findings"), f"{md.name}: the findings box is not first"
-        box = after.split("\n:::\n", 1)[0]
-        for part in ("The paper's claim", "Verdict", "Evidence"):
-            assert part in box, f"{md.name}: findings without '{part}'"
-        assert "{glue:text}" in box, f"{md.name}: findings with no glued number"
+    assert after.startswith(":::{admonition} Findings"), f"{md.name}: the findings box is not first"
+    box = after.split("\n:::\n", 1)[0]
+    for part in ("The paper's claim", "Verdict", "Evidence"):
+        assert part in box, f"{md.name}: findings without '{part}'"
+    assert "{glue:text}" in box, f"{md.name}: findings with no glued number"
+    assert re.search(r"Verdict[^\n]*\{glue:text\}`verdict", box), f"{md.name}: a typed verdict"
+    chapter = f"{md.parent.name}/{md.stem}"
+    assert f'"{chapter}"' in body and "record_verdicts" in body, \
+        f"{md.name}: its verdicts are not recorded for the intro (claims.record_verdicts)"
