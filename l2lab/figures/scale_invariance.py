@@ -9,10 +9,11 @@ import plotly.graph_objects as go
 
 from l2lab import _checks
 from l2lab.figures import plots
+from l2lab.figures.tables import Table, table
 from l2lab.studies import scale_invariance as si
 from l2lab.studies import tracker
 
-__all__ = ["trace_figure", "kernel_slider_figure", "QUANTITIES"]
+__all__ = ["trace_figure", "kernel_slider_figure", "QUANTITIES", "scaling_table", "late_table"]
 
 #: Trace fields :func:`trace_figure` can draw, with their axis titles.
 QUANTITIES = {"kernel_norm": "||w||", "effective_lr": "η / ||w||²",
@@ -78,3 +79,38 @@ def kernel_slider_figure(traces: Mapping[str, tracker.Trace], quantity, *, title
         frames[p.split("/")[0]] = plots.traces(x, ys)
     return plots.slider_figure(frames, slider_label="kernel", title=title, xaxis="step",
                                yaxis=yaxis, log_y=log_y)
+
+
+def scaling_table(paths: Sequence[str], factors: Sequence[float], losses, invariant: Sequence[str],
+                  *, caption: str = "") -> Table:
+    """The training loss with each kernel (row) multiplied by each factor (column), from
+    :func:`l2lab.studies.scale_invariance.loss_under_kernel_scaling`, and whether the kernel is
+    in ``invariant``."""
+    losses = np.asarray(losses, np.float64)
+    if losses.shape != (len(paths), len(factors)):
+        raise _checks.bad_value("losses", f"must be {(len(paths), len(factors))}, got {losses.shape}")
+    rows = [[p.split("/")[0]] + [f"{v:.6f}" for v in row] + ["yes" if p in invariant else "no"]
+            for p, row in zip(paths, losses)]
+    return table(["kernel"] + [f"c = {c:g}" for c in factors] + ["scale invariant"], rows,
+                 caption=caption)
+
+
+def late_table(traces: Mapping[str, tracker.Trace], paths: Sequence[str], *, frac: float = 0.3,
+               equilibrium: bool = True, caption: str = "") -> Table:
+    """One row per run and kernel: the final test accuracy, the mean angular update over the
+    last ``frac`` of the steps, its ratio to ``arccos(1 - eta lam)`` (``equilibrium``) and the
+    change of the kernel norm over those steps (:func:`l2lab.studies.tracker.late_values`)."""
+    if not isinstance(traces, Mapping) or not traces:
+        raise _checks.bad_type("traces", "must be a non-empty mapping label -> Trace")
+    header = ["run", "kernel", "test acc.", "late angle (rad)"]
+    header += ["angle / arccos(1 − ηλ)"] if equilibrium else []
+    header += ["norm change (late)"]
+    rows = []
+    for label, tr in traces.items():
+        a = tracker.late_values(tr, paths, "angular_update", frac)
+        d = tracker.late_values(tr, paths, "kernel_norm", frac)
+        eq = float(si.equilibrium_angular_step(tr.config["eta"], tr.config["lam"]))
+        for p in paths:
+            row = [str(label), p.split("/")[0], float(tr.test_accuracy[-1]), a[p]]
+            rows.append(row + ([a[p] / eq] if equilibrium else []) + [d[p]])
+    return table(header, rows, caption=caption, digits=3)

@@ -62,7 +62,7 @@ __all__ = [
     "equilibrium_angular_step", "exponential_lr", "loss_under_kernel_scaling", "kernel_leaves",
     "scale_kernels",
     "angle", "Trace", "track", "ScaleInvariantNet", "EquivalentRuns", "equivalent_runs",
-    "late_values", "describe_late",
+    "late_values", "describe_late", "invariant_kernels", "equivalence_verdict", "rotation_verdict",
 ]
 
 #: Names that live in :mod:`l2lab.studies.tracker` (imported on first use: the tracker imports
@@ -453,6 +453,60 @@ def _equivalent_runs(model, params, train, test, eta, lam, steps, record_every, 
         kernel_norm_l2={p: np.concatenate([[float(r0["nw"][p])], f64(recs["nw"][p])]) for p in r0["nw"]},
         kernel_norm_exp={p: np.concatenate([[float(r0["nu"][p])], f64(recs["nu"][p])]) for p in r0["nu"]},
     )
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+def invariant_kernels(paths: Sequence[str], losses, rtol: float = 1e-4) -> list:
+    """The kernels of ``paths`` whose loss does not move when they are scaled by ``c >= 0.5``:
+    ``losses`` is :func:`loss_under_kernel_scaling`'s (P, F) array for factors whose second
+    entry is 0.5 and third 1 (as ``(0.1, 0.5, 1, 2, 10)``: below 0.5 batch norm's epsilon may
+    show), and a kernel counts if its spread over ``factors[1:]`` is below ``rtol`` times the
+    unscaled loss."""
+    losses = np.asarray(_checks.real_array("losses", losses), np.float64)
+    if isinstance(paths, str) or losses.ndim != 2 or losses.shape[0] != len(paths) or losses.shape[1] < 3:
+        raise _checks.bad_value("losses", f"must be (P, F >= 3) for {len(paths)} paths, got {losses.shape}")
+    rtol = _checks.positive_float("rtol", rtol)
+    return [p for p, row in zip(paths, losses) if np.ptp(row[1:]) < rtol * row[2]]
+
+
+def equivalence_verdict(relative_gap: float, tol: float = 1e-10) -> str:
+    """Li & Arora (the paper's k = 0, Sec. 4): SGD with L2 on a fully scale-invariant network
+    computes the same function as SGD without L2 at ``eta_t = eta (1 - eta lam)^(-2t-1)``.
+
+    Criterion: ``relative_gap``, the largest difference of the two runs' test logits over the
+    run relative to the largest logit, computed in float64 (:func:`equivalent_runs`), is below
+    ``tol`` (default 1e-10: rounding, far below any training effect): **reproduced**; else
+    **contradicted**."""
+    gap = _checks.real("relative_gap", relative_gap, minimum=0.0)
+    tol = _checks.positive_float("tol", tol)
+    return "reproduced" if gap < tol else "contradicted"
+
+
+def rotation_verdict(ratios, late_over_equilibrium, *, ratio_tol: float = 1.25,
+                     equilibrium_tol: float = 0.8) -> str:
+    """van Laarhoven (2017): with batch norm, L2 only sets the effective learning rate; at
+    equilibrium a normalized kernel turns by ``arccos(1 - eta lam)`` per step, so runs with the
+    same ``eta lam`` rotate alike.
+
+    Args:
+      ratios: (P,) late mean angular update of the ``(4 eta, lam / 4)`` run over the
+        ``(eta, lam)`` run's, per normalized kernel.
+      late_over_equilibrium: (Q,) late mean angular updates over ``arccos(1 - eta lam)``
+        (every kernel of both runs).
+    Criterion: the runs rotate alike when every ratio is within ``[1/ratio_tol, ratio_tol]``;
+    they are at equilibrium when every late angle is at least ``equilibrium_tol`` of it.
+    **reproduced**: alike and at equilibrium; **partly**: alike, not yet at equilibrium;
+    **contradicted**: at equilibrium but not alike; **not at this scale**: neither.
+    """
+    r = _checks.curve("ratios", ratios)
+    q = _checks.curve("late_over_equilibrium", late_over_equilibrium)
+    ratio_tol = _checks.real("ratio_tol", ratio_tol, minimum=1.0)
+    equilibrium_tol = _checks.positive_float("equilibrium_tol", equilibrium_tol)
+    alike = bool(np.all((r >= 1 / ratio_tol) & (r <= ratio_tol)))
+    at_eq = bool(np.all(q >= equilibrium_tol))
+    return {(True, True): "reproduced", (True, False): "partly",
+            (False, True): "contradicted", (False, False): "not at this scale"}[(alike, at_eq)]
 
 
 # ----------------------------------------------------------------------------- the tracker

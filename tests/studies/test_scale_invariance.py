@@ -298,3 +298,45 @@ def test_kernel_slider_figure_has_a_frame_per_kernel():
     assert len(fig.layout.sliders[0].steps) == 1 and len(fig.data) >= 2
     with pytest.raises(ValueError, match="traces"):
         sif.kernel_slider_figure({}, lambda tr, p: 0)
+
+
+def test_invariant_kernels_and_the_verdicts():
+    paths = ["a/kernel", "b/kernel", "c/kernel"]
+    losses = [[0.30, 0.2, 0.2, 0.2, 0.2],       # moves only at c = 0.1 (epsilon): invariant
+              [0.10, 0.15, 0.2, 0.4, 1.8],      # moves with c: not
+              [0.2, 0.2, 0.2, 0.2 + 1e-4, 0.2]]  # a spread of 5e-4 of the loss: not at rtol 1e-4
+    assert si.invariant_kernels(paths, losses) == ["a/kernel"]
+    assert si.invariant_kernels(paths, losses, rtol=1e-3) == ["a/kernel", "c/kernel"]
+    with pytest.raises(ValueError, match="losses"):
+        si.invariant_kernels(paths[:2], losses)
+    assert si.equivalence_verdict(1e-15) == "reproduced"
+    assert si.equivalence_verdict(1e-6) == "contradicted"
+    assert si.equivalence_verdict(1e-6, tol=1e-5) == "reproduced"
+    with pytest.raises(ValueError, match="relative_gap"):
+        si.equivalence_verdict(-1.0)
+    assert si.rotation_verdict([0.9, 1.05], [0.85, 0.95]) == "reproduced"
+    assert si.rotation_verdict([0.9, 1.05], [0.7, 0.95]) == "partly"
+    assert si.rotation_verdict([0.7, 1.05], [0.85, 0.95]) == "contradicted"
+    assert si.rotation_verdict([1.3], [0.5]) == "not at this scale"
+    assert si.rotation_verdict([1.3], [0.5], ratio_tol=1.5) == "partly"
+
+
+def test_scaling_and_late_tables():
+    from l2lab.figures import scale_invariance as sif
+    t = sif.scaling_table(["a/kernel", "b/kernel"], [0.5, 1.0], [[0.2, 0.2], [0.1, 0.2]],
+                          ["a/kernel"])
+    assert t.header == ["kernel", "c = 0.5", "c = 1", "scale invariant"]
+    assert t.rows == [["a", "0.200000", "0.200000", "yes"], ["b", "0.100000", "0.200000", "no"]]
+    with pytest.raises(ValueError, match="losses"):
+        sif.scaling_table(["a/kernel"], [0.5, 1.0], [[0.2]], [])
+    steps = 10
+    kn = {"k/kernel": np.linspace(1.0, 2.0, steps + 1)}
+    tr = tracker.Trace(np.arange(steps + 1), kn, {}, {"k/kernel": np.full(steps, 0.1)}, {},
+                       np.zeros(steps), np.zeros(steps), np.array([0, steps]),
+                       np.array([0.1, 0.9]), np.zeros(2), np.zeros(2), None,
+                       {"eta": 1.0, "lam": 0.01})
+    t = sif.late_table({"run": tr}, ["k/kernel"], frac=0.3)
+    eq = float(si.equilibrium_angular_step(1.0, 0.01))
+    # the last 3 steps: angle 0.1; the norm change is late_values' ||w_T|| / ||w_{T-2}|| = 2.0 / 1.8
+    assert t.rows == [["run", "k", "0.9", "0.1", f"{0.1 / eq:.3g}", f"{2.0 / 1.8:.3g}"]]
+    assert len(sif.late_table({"run": tr}, ["k/kernel"], equilibrium=False).header) == 5
