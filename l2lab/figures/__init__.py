@@ -26,17 +26,19 @@ import importlib
 #: Figure name -> the module of this package that defines it.
 FIGURES = {
     **dict.fromkeys(("mode_figure", "mode_ratio_figure", "mode_lambda_figure",
-                     "kernel_decay_figure"), "theory"),
+                     "kernel_decay_figure", "kernel_decay_ratio_table"), "theory"),
     **dict.fromkeys(("steps_to_peak_figure", "peak_accuracy_figure", "training_curves_figure",
-                     "provenance_text"), "experiments"),
+                     "provenance_text", "param_norm_figure"), "experiments"),
     **dict.fromkeys(("measurement_figure", "accuracy_vs_lambda_figure",
                      "tuned_vs_predicted_figure", "accuracy_vs_budget_figure", "autol2_figure",
                      "comparison_table", "autol2_comparison_table"),
                     "applications"),
     **dict.fromkeys(("catapult_accuracy_figure", "mse_loss_figure", "t_star_regimes_figure"),
                     "related"),
-    **dict.fromkeys(("trace_figure", "kernel_slider_figure", "QUANTITIES"), "scale_invariance"),
-    **dict.fromkeys(("accuracy_heatmap", "best_lam_figure"), "weight_decay"),
+    **dict.fromkeys(("trace_figure", "kernel_slider_figure", "QUANTITIES", "scaling_table", "late_table"),
+                    "scale_invariance"),
+    **dict.fromkeys(("accuracy_heatmap", "best_lam_figure", "best_decay_table", "early_wd_table"),
+                    "weight_decay"),
     **dict.fromkeys(("table", "Table", "Link"), "tables"),
 }
 

@@ -12,8 +12,7 @@ import plotly.graph_objects as go
 from l2lab.figures import plots
 
 __all__ = ["steps_to_peak_figure", "peak_accuracy_figure", "training_curves_figure",
-           "provenance_text"]
-# param_norm_figure is public too; it joins __all__ once l2lab.figures.FIGURES re-exports it.
+           "provenance_text", "param_norm_figure"]
 
 
 def _records_by_eta(records) -> dict:
