@@ -15,6 +15,8 @@ How a sweep runs
    and each device runs :meth:`l2lab.train.Engine.run` on its share, ``vmap``-ed or, for conv
    nets on CPU, ``lax.map``-ed (see ``config_batching`` in :func:`run_sweep`). A configuration stops
    updating at its own budget (masked), so a group costs at most ``bucket`` x its useful work.
+   On several devices a fresh plan moves a group into the next one when it fits into that one's
+   padding (:func:`fill_groups`); a folder keeps the plan it was started with.
    All configurations with the same seed start from the same weights (SM A).
 3. Results go to ``out_dir``::
 
