@@ -4,10 +4,11 @@ A reader who runs a chapter at ``L2LAB_SCALE=paper`` (on Colab, say) should know
 or to cut the grid. :func:`estimate_sweep` counts the configurations, groups, steps and
 measurements of a :class:`l2lab.engine.SweepSpec` and times, on the current device, one short
 run of its real training program (the same :class:`l2lab.engine.Engine` step and measurement a
-sweep runs); :class:`SweepEstimate` shows the result as a sentence and a rendered table.
+sweep runs); :class:`SweepEstimate` shows the result as a sentence and a table.
 """
 from __future__ import annotations
 
+import html
 import math
 import time
 from typing import Any, NamedTuple, Optional
@@ -63,21 +64,25 @@ class SweepEstimate(NamedTuple):
                 f"{human_duration(self.seconds)} (one step timed here: "
                 f"{human_duration(self.step_seconds)}).")
 
-    def table(self):
-        """The estimate as a rendered table (:func:`l2lab.figures.table`)."""
-        from l2lab.figures.tables import table
-        rows = [("model, data", f"{self.model}, {self.dataset}"),
+    def rows(self):
+        """The estimate as ``(what, value)`` rows of text."""
+        return [("model, data", f"{self.model}, {self.dataset}"),
                 ("configurations (groups)", f"{self.configurations} ({self.groups})"),
                 ("steps in all", f"{self.steps:,}"), ("measurements in all", f"{self.measurements:,}"),
                 ("one step (timed)", human_duration(self.step_seconds)),
                 ("one measurement (timed)", human_duration(self.measure_seconds)),
                 ("compilation, per group (timed)", human_duration(self.compile_seconds)),
                 ("estimated time", human_duration(self.seconds))]
-        return table(["", f"{self.devices} x {self.device}"], rows,
-                     caption="What this sweep is about to run, timed on the current device.")
 
     def _repr_html_(self) -> str:
-        return f"<p>{self.sentence()}</p>" + self.table()._repr_html_()
+        # a plain table: the engine does not import the figures wing (tests/test_layout.py)
+        esc = html.escape
+        body = "".join(f'<tr><td style="padding:2px 8px">{esc(a)}</td>'
+                       f'<td style="padding:2px 8px;text-align:right">{esc(b)}</td></tr>'
+                       for a, b in self.rows())
+        return (f"<p>{esc(self.sentence())}</p><div style='overflow-x:auto'><table "
+                f"style='border-collapse:collapse;font-size:0.9em'><thead><tr><th></th><th>"
+                f"{self.devices} x {esc(self.device)}</th></tr></thead><tbody>{body}</tbody></table></div>")
 
     def __str__(self) -> str:
         return self.sentence()

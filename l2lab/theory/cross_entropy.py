@@ -144,8 +144,7 @@ def cross_entropy_evolution(
 
     The problem is stiff when ``gamma_max t >> 1``; implicit methods get the analytic dense
     Jacobian, ``(N C)^2`` entries.  ``method="auto"`` uses LSODA up to ``N C = MAX_DENSE_NC``
-    (3000) (N = 200,
-    C = 10: ~0.1-1 s) and DOP853 above (fine for a mean-loss kernel ``Theta / N`` whose
+    (3000) (N = 200, C = 10: ~0.1-1 s) and DOP853 above (fine for a mean-loss kernel ``Theta / N`` whose
     eigenvalues are O(1); for larger ``gamma_max t`` expect many steps).
 
     Args:
