@@ -22,7 +22,7 @@ from l2lab.engine import models as _models
 from l2lab.engine.core import Engine, measurement_grid, seed_keys
 from l2lab.engine.spec import SweepSpec, expand, group_configs, validate_spec
 
-__all__ = ["SweepEstimate", "estimate_sweep", "describe_model", "human_duration"]
+__all__ = ["SweepEstimate", "estimate_sweep", "describe_model", "human_duration", "announce"]
 
 
 class SweepEstimate(NamedTuple):
@@ -174,3 +174,17 @@ def estimate_sweep(spec: SweepSpec, *, train_ds: Any = None, test_ds: Any = None
                         steps, measurements, step_s, measure_s, compile_s, n_devices,
                         jax.devices()[0].device_kind, math.nan)
     return est._replace(seconds=est.predicted_seconds())
+
+
+def announce(est: SweepEstimate) -> None:
+    """Show ``est`` to the reader: as HTML in a notebook, as its sentence on stderr elsewhere."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(HTML(est._repr_html_()))
+    else:
+        import sys
+        print(est.sentence(), file=sys.stderr, flush=True)

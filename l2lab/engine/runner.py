@@ -66,8 +66,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from l2lab import _checks
-from l2lab.engine import distributed
+from l2lab import _checks, scales
+from l2lab.engine import distributed, presets
 from l2lab.engine import lock as _lock
 from l2lab.engine import models as _models
 from l2lab.engine.core import Engine, measurement_grid, seed_keys
@@ -104,8 +104,15 @@ def load_data(spec: SweepSpec):
 
 def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: Any = None,
               devices: Optional[Sequence[Any]] = None, progress: bool = True,
-              checkpoint_seconds: float = 60.0, config_batching: str = "auto") -> List[Record]:
+              checkpoint_seconds: float = 60.0, config_batching: str = "auto",
+              announce: Optional[bool] = None) -> List[Record]:
     """Run (or resume) the sweep ``spec`` into ``out_dir``; return its records (id order).
+
+    At ``L2LAB_SCALE=paper`` with ``L2LAB_SMOKE=1`` (:mod:`l2lab.scales`) the spec is first shrunk
+    by :func:`l2lab.engine.presets.smoke_spec` (a chapter that overrides a preset's budget stays a
+    smoke run). announce: before training anything, say what is about to run and about how long it
+    will take here (:func:`l2lab.engine.estimate.estimate_sweep`, one short timed run); ``None``:
+    at ``L2LAB_SCALE=paper``.
 
     train_ds, test_ds: datasets to use instead of ``l2lab.data.paper_split(spec.dataset, ...)``
     (both or neither; they must then be the same on every resume). devices: the devices to shard
@@ -128,6 +135,11 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     """
     out_dir, devices = _check_run_args(spec, out_dir, train_ds, test_ds, devices, checkpoint_seconds,
                                        config_batching)
+    if announce is not None and not isinstance(announce, bool):
+        raise TypeError(f"announce must be a bool or None, got {type(announce).__name__}")
+    paper = scales.current() == "paper"
+    if paper and scales.smoke():
+        spec = presets.smoke_spec(spec)
     if train_ds is None:
         train_ds, test_ds = load_data(spec)
     if spec.augment and np.ndim(train_ds.x) != 4:
@@ -146,6 +158,9 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
         configs, groups = [planned[i] for i in ids], [list(g) for g in existing["groups"]]
         if finished:
             return _leader_records(out_dir)   # a finished sweep: read only (a read-only disk is fine)
+    if (paper if announce is None else announce) and distributed.is_leader():
+        from l2lab.engine import estimate
+        estimate.announce(estimate.estimate_sweep(spec, train_ds=train_ds, test_ds=test_ds))
     run = GroupRunner(spec, train_ds, test_ds, devices, config_batching)
     try:
         for seed in spec.seeds:               # allocates the model: a width too large fails here
