@@ -92,13 +92,17 @@ class CFit(NamedTuple):
     n_dropped: int
 
 
-def fit_c(t_star, lam, eta=None) -> CFit:
+def fit_c(t_star, lam, eta=None, *, allow_empty: bool = False) -> CFit:
     """``c = t* lam`` (``eta=None``) or ``c' = t* eta lam`` per configuration, then a summary.
 
     t_star, lam, eta: 1-D non-empty arrays of equal length (a scalar ``t_star`` is one entry;
     scalar ``lam``/``eta`` broadcast). NaN t* (diverged or unmeasured runs) and lam = 0 are
-    ignored. Raises ValueError for empty or mismatched inputs, or if nothing is left.
+    ignored. Raises ValueError for empty or mismatched inputs, or if nothing is left, unless
+    ``allow_empty``: then no run with a peak gives a summary of NaNs with ``n = 0`` (a smoke run's
+    few steps, say).
     """
+    if not isinstance(allow_empty, bool):
+        raise TypeError(f"allow_empty must be a bool, got {type(allow_empty).__name__}")
     t = _checks.curve("t_star", np.atleast_1d(t_star) if np.ndim(t_star) == 0 else t_star)
     per = {"t_star": t, "lam": _per_config("lam", lam, t)}
     if eta is not None:
@@ -109,6 +113,10 @@ def fit_c(t_star, lam, eta=None) -> CFit:
     prod = t * per["lam"] * (per["eta"] if eta is not None else 1.0)
     ok = np.isfinite(prod) & (prod > 0)
     vals = prod[ok]
+    if vals.size == 0 and allow_empty:
+        nan = float("nan")
+        return CFit(values=vals, median=nan, geomean=nan, min=nan, max=nan, spread=nan, n=0,
+                    n_dropped=int((~ok).sum()))
     if vals.size == 0:
         raise ValueError("fit_c: no finite positive t*·lam entries (all diverged, NaN or lam == 0)")
     lo, hi = float(vals.min()), float(vals.max())

@@ -61,6 +61,11 @@ def test_bad_arguments_raise():
         ms.fit_c([1.0, 2.0], [0.1, 0.2], eta=[1.0])
     with pytest.raises(ValueError, match="no finite"):
         ms.fit_c([np.nan], [0.1])
+    empty = ms.fit_c([np.nan, 0.0, 5.0], [0.1, 0.1, 0.0], allow_empty=True)  # no run with a peak
+    assert empty.n == 0 and empty.n_dropped == 3 and np.isnan(empty.median) and np.isnan(empty.spread)
+    assert ms.fit_c([2.0, 4.0], 0.1, allow_empty=True).median == pytest.approx(0.3)
+    with pytest.raises(TypeError, match="allow_empty"):
+        ms.fit_c([1.0], [0.1], allow_empty=1)
 
 
 def test_steps_to_fit():
