@@ -132,7 +132,8 @@ def execute_into_cache(sources: Sequence[str], cache_dir: Path, *, timeout: int 
             except Exception as e:      # a worker that died (killed, out of memory): not cached
                 r = Executed(futures[fut], None, 0.0, -1, f"{type(e).__name__}: {e}")
             done[r.source] = r
-            status = "ok" if r.error is None else "FAILED (Jupyter Book will run it again)"
+            why = (r.error or "").strip().splitlines()[-1:] or [""]
+            status = "ok" if r.error is None else f"FAILED (Jupyter Book will run it again): {why[0][:300]}"
             log(f"  {r.source}: {r.seconds:.1f} s on CPU {r.cpu}, {status} "
                 f"[{time.perf_counter() - t0:.0f} s]")
             if r.error is None:

@@ -18,8 +18,9 @@ def test_ci_subset_exists_and_covers_every_architecture():
     chapters = smoke.all_chapters()
     assert set(smoke.CI_CHAPTERS) <= set(chapters) and len(chapters) > len(smoke.CI_CHAPTERS)
     text = "\n".join((ROOT / c).read_text() for c in smoke.CI_CHAPTERS)
+    text += (ROOT / "tests" / "book" / "test_smoke_paper_path.py").read_text()  # the conv nets
     for arch in engine.ARCHS:
-        assert re.search(rf'["\']{arch}["\']', text), f"no CI smoke chapter uses {arch!r}"
+        assert re.search(rf'["\']{arch}["\']', text), f"no CI smoke chapter or test uses {arch!r}"
     assert any(c.startswith("book/theory/") for c in smoke.CI_CHAPTERS)
 
 
