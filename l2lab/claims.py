@@ -58,7 +58,7 @@ def check(sentence: str, holds) -> None:
         from IPython.display import Markdown, display
     except ImportError:
         get_ipython = None
-    if get_ipython is None or get_ipython() is None:     # not in a notebook: say it on stderr
+    if get_ipython is None or getattr(get_ipython(), "kernel", None) is None:  # no notebook: stderr
         import sys
         print(unsupported_note(sentence), file=sys.stderr)
         return

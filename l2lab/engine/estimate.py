@@ -183,7 +183,7 @@ def announce(est: SweepEstimate) -> None:
         from IPython.display import HTML, display
     except ImportError:
         get_ipython = None
-    if get_ipython is not None and get_ipython() is not None:
+    if get_ipython is not None and getattr(get_ipython(), "kernel", None) is not None:  # a notebook
         display(HTML(est._repr_html_()))
     else:
         import sys

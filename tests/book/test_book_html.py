@@ -325,7 +325,7 @@ _LAYOUT_JS = r"""
       outputs.push(`${pre.scrollWidth} px of output in ${pre.clientWidth} px: ${label(pre).slice(0, 40)}`);
   }
   // a chapter's findings: the first thing after its title (issue 17), in view without scrolling
-  const h1 = document.querySelector("main h1, article h1");
+  const h1 = document.querySelector("article.bd-article h1");
   let findings = null;
   if (h1) {
     const next = h1.nextElementSibling;
