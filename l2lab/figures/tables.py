@@ -52,14 +52,20 @@ class Table:
         return "\n".join([line(self.header)] + [line(r) for r in self.rows])
 
 
+def _number(v, digits: int) -> str:
+    """A number with ``digits`` significant digits; NaN (no value: too few runs, say) as a dash."""
+    v = float(v)
+    return "–" if v != v else f"{v:.{digits}g}"
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]], *, caption: str = "", digits: int = 3) -> Table:
     """A :class:`Table`; numbers are written with ``digits`` significant digits (``g`` format),
-    strings as they are."""
+    NaN as a dash, strings as they are."""
     header = [_checks.string("header", h) for h in header]
     digits = _checks.positive_int("digits", digits)
     out = []
     for r in rows:
         if len(r) != len(header):
             raise _checks.bad_value("rows", f"each row needs {len(header)} cells, got {len(r)}: {r!r}")
-        out.append([v if isinstance(v, (str, Link)) else f"{v:.{digits}g}" for v in r])
+        out.append([v if isinstance(v, (str, Link)) else _number(v, digits) for v in r])
     return Table(header, out, caption)

@@ -57,3 +57,10 @@ def test_provenance_reads_as_a_sentence():
     import pytest
     with pytest.raises(ValueError):
         results.provenance_sentence([])
+
+
+def test_a_missing_number_is_a_dash_not_nan():
+    from l2lab.figures import table
+    t = table(["run", "slope"], [("a", float("nan")), ("b", -0.8312)], digits=2)
+    assert t.rows == [["a", "–"], ["b", "-0.83"]]
+    assert "nan" not in t._repr_html_()
