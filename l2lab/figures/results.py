@@ -77,15 +77,16 @@ def provenance_sentence(provenances: Sequence[dict]) -> str:
 
 def _minutes(seconds: Optional[float]) -> str:
     if seconds is None:
-        return "-"
+        return "time unknown"
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
 
 
 def results_table(chapters: Sequence[str], built: Dict[str, dict], snap: Optional[dict],
                   times: Dict[str, float], titles: Dict[str, str]) -> ResultsAtAGlance:
-    """The table for ``chapters`` (``part/name``, in the book's order): each chapter's rows from
-    ``built`` (this build) else from ``snap`` (:func:`snapshot`'s content, or None); its CPU
-    time from ``times`` (this build's, else the snapshot's); links relative to the intro."""
+    """The table for ``chapters`` (``part/name``, in the book's order): for each chapter a heading
+    row (its title, linked relative to the intro, and its execution time from ``times``, this
+    build's, else the snapshot's), then one row per verdict, from ``built`` (this build) else
+    from ``snap`` (:func:`snapshot`'s content, or None)."""
     snap = snap or {"chapters": {}, "seconds": {}, "provenance": {}}
     rows, from_snap, missing = [], [], []
     for ch in chapters:
@@ -97,10 +98,10 @@ def results_table(chapters: Sequence[str], built: Dict[str, dict], snap: Optiona
         if rec is None:
             continue
         mark = " *" if ch in from_snap else ""
+        rows.append([Link(f"{titles.get(ch, ch)} ({_minutes(secs)})", ch + ".html")])
         for v in rec["verdicts"]:
             v = claims.Verdict(**v)
-            rows.append([v.verdict + mark, v.result, v.deciding, v.scale,
-                         Link(titles.get(ch, ch), ch + ".html"), _minutes(secs)])
-    header = ["Verdict", "Paper's result", "Deciding numbers", "Scale", "Page", "CPU time"]
+            rows.append([v.verdict + mark, v.result, v.deciding, v.scale])
+    header = ["Verdict", "Paper's result", "Deciding numbers", "Scale"]
     made = made_sentence(snap["provenance"]) if from_snap else ""
     return ResultsAtAGlance(Table(header, rows, wrap=True), from_snap, made, missing)

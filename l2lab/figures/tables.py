@@ -21,7 +21,8 @@ class Link(NamedTuple):
 
 class Table:
     """An HTML table; Jupyter and the book show it through ``_repr_html_``. ``rows``: lists of
-    cells already formatted as text (or :class:`Link`). ``wrap``: text cells wrap (for sentences;
+    cells already formatted as text (or :class:`Link`); a row of one cell is a heading across
+    the table. ``wrap``: text cells wrap (for sentences;
     the first column still does not), left-aligned; otherwise nothing wraps and numbers align
     right."""
 
@@ -35,13 +36,17 @@ class Table:
                          if isinstance(v, Link) else html.escape(str(v)))
         align = lambda i: "left" if i == 0 or self.wrap else "right"
         first = _STYLE[1] + (";white-space:nowrap" if self.wrap else "")
+        other = ";min-width:9em" if self.wrap else ""     # wrapped text: scrolls before it squeezes
         cell = lambda tag, v, i: (f'<{tag} style="padding:2px 8px;vertical-align:top;text-align:{align(i)}'
-                                  f'{";" + first if i == 0 else ""}">{esc(v)}</{tag}>')
+                                  f'{";" + first if i == 0 else other}">{esc(v)}</{tag}>')
         head = "".join(cell("th", h, i) for i, h in enumerate(self.header))
-        body = "".join("<tr>" + "".join(cell("td", v, i) for i, v in enumerate(r)) + "</tr>" for r in self.rows)
+        span = (f'<tr><th colspan="{len(self.header)}" style="padding:6px 8px 2px;text-align:left;'
+                f'border-top:1px solid #ccc">{{}}</th></tr>')
+        body = "".join(span.format(esc(r[0])) if len(r) == 1 and len(self.header) > 1 else
+                       "<tr>" + "".join(cell("td", v, i) for i, v in enumerate(r)) + "</tr>" for r in self.rows)
         cap = (f"<caption style='caption-side:bottom;text-align:left'>{esc(self.caption)}</caption>"
                if self.caption else "")
-        style = _STYLE[0].replace("nowrap", "normal") if self.wrap else _STYLE[0]
+        style = _STYLE[0].replace("nowrap", "normal").replace("0.9em", "0.85em") if self.wrap else _STYLE[0]
         return (f'<div class="l2lab-table" style="overflow-x:auto;max-width:100%">'
                 f'<table style="{style}">{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>')
 

@@ -53,7 +53,7 @@ def test_rows_from_this_build_and_the_snapshot(tmp_path, monkeypatch):
     (src / "_build" / "chapter_times.json").write_text(
         json.dumps({"book/theory/01_kernel_decay.md": 25.8, "book/theory/02_modes.md": 2.1}))
     page = _build(src, tmp_path)
-    assert '<a href="theory/01_kernel_decay.html">Kernel decay</a>' in page
+    assert '<a href="theory/01_kernel_decay.html">Kernel decay (26 s)</a>' in page
     assert "rate within 0.1%" in page and "reproduced" in page
     assert "partly *" in page and "made on 2026-12-04 on cpu (1 device) at commit abcdef1" in page
     assert "2 chapters in 0 minutes" in page
