@@ -53,16 +53,9 @@ def check(sentence: str, holds) -> None:
         return
     if scales.current() == "tiny":
         raise ClaimFailed(f"the runs no longer support this sentence of the page: {sentence!r}")
-    try:
-        from IPython import get_ipython
-        from IPython.display import Markdown, display
-    except ImportError:
-        get_ipython = None
-    if get_ipython is None or getattr(get_ipython(), "kernel", None) is None:  # no notebook: stderr
-        import sys
-        print(unsupported_note(sentence), file=sys.stderr)
-        return
-    display(Markdown(unsupported_note(sentence)))
+    from l2lab import display
+
+    display.show(unsupported_note(sentence), markdown=True)
 
 
 def unsupported_note(sentence: str) -> str:

@@ -178,13 +178,6 @@ def estimate_sweep(spec: SweepSpec, *, train_ds: Any = None, test_ds: Any = None
 
 def announce(est: SweepEstimate) -> None:
     """Show ``est`` to the reader: as HTML in a notebook, as its sentence on stderr elsewhere."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import HTML, display
-    except ImportError:
-        get_ipython = None
-    if get_ipython is not None and getattr(get_ipython(), "kernel", None) is not None:  # a notebook
-        display(HTML(est._repr_html_()))
-    else:
-        import sys
-        print(est.sentence(), file=sys.stderr, flush=True)
+    from l2lab import display
+
+    display.show(est.sentence(), html=est._repr_html_())
