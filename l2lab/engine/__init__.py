@@ -26,14 +26,14 @@ from l2lab.engine.records import Record, truncate
 from l2lab.engine.runner import CONFIG_BATCHINGS, SweepInterrupted, load_data, resolve_config_batching, run_sweep
 from l2lab.engine.settings import (LAM_SCHEDULES, LOSSES, OPTIMIZERS, SCHEDULES, EngineSettings,
                                    parse_lam_schedule)
-from l2lab.engine.spec import SweepSpec, config_id, expand, group_configs, parse_budget, spec_id
+from l2lab.engine.spec import SweepSpec, config_id, expand, group_configs, parse_budget, plan_groups, spec_id
 from l2lab.engine.train import TrainConfig, train
 from l2lab.engine.tree import kernel_leaves, kernel_norms, kernel_paths, path_str
 
 __all__ = [
     "autol2", "EngineSettings", "Engine", "TrainState", "Measurement", "TrainResult", "TrainConfig", "train",
     "SweepSpec", "Record", "run_sweep", "load_sweep", "load_data", "truncate", "preset", "PRESETS",
-    "spec_id", "config_id", "expand", "group_configs", "parse_budget", "make_model", "ARCHS",
+    "spec_id", "config_id", "expand", "group_configs", "plan_groups", "parse_budget", "make_model", "ARCHS",
     "make_optimizer", "make_autol2_optimizer", "lr_factor", "xent_loss", "mse_loss", "l2_penalty",
     "total_loss", "measurement_grid", "seed_keys", "set_hyperparams", "augmentation", "check_dataset",
     "lam_change_steps", "kernel_leaves", "kernel_norms", "kernel_paths", "path_str",

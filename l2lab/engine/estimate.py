@@ -20,7 +20,7 @@ import numpy as np
 from l2lab import _checks
 from l2lab.engine import models as _models
 from l2lab.engine.core import Engine, measurement_grid, seed_keys
-from l2lab.engine.spec import SweepSpec, expand, group_configs, validate_spec
+from l2lab.engine.spec import SweepSpec, expand, plan_groups, validate_spec
 
 __all__ = ["SweepEstimate", "estimate_sweep", "describe_model", "human_duration", "announce"]
 
@@ -39,6 +39,8 @@ class SweepEstimate(NamedTuple):
     groups: int
     steps: int                 # updates in all, as the groups run them (to each group's longest)
     measurements: int          # measurements in all
+    device_steps: int          # updates one device runs one after another (its share of each group)
+    device_measurements: int   # measurements one device runs one after another
     step_seconds: float
     measure_seconds: float
     compile_seconds: float
@@ -47,11 +49,12 @@ class SweepEstimate(NamedTuple):
     seconds: float
 
     def predicted_seconds(self) -> float:
-        """``(steps * step + measurements * measurement) / devices + groups * compilation``:
-        the configurations of a group are sharded over the devices and trained one after
-        another on each (conv nets on CPU; vmapped groups on an accelerator finish sooner)."""
-        work = self.steps * self.step_seconds + self.measurements * self.measure_seconds
-        return work / self.devices + self.groups * self.compile_seconds
+        """``device_steps * step + device_measurements * measurement + groups * compilation``:
+        the configurations of a group are sharded over the devices (padded to a multiple of
+        their count) and trained one after another on each (conv nets on CPU; vmapped groups on
+        an accelerator finish sooner)."""
+        work = self.device_steps * self.step_seconds + self.device_measurements * self.measure_seconds
+        return work + self.groups * self.compile_seconds
 
     def sentence(self) -> str:
         """One sentence: what is about to run and about how long it will take here."""
@@ -142,8 +145,9 @@ def estimate_sweep(spec: SweepSpec, *, train_ds: Any = None, test_ds: Any = None
                    timed_steps: int = 2, devices: Optional[int] = None) -> SweepEstimate:
     """What ``spec`` will run and about how long it takes on the current device.
 
-    Counts ``spec``'s configurations, groups (:func:`l2lab.engine.group_configs`), updates (a
-    group runs each of its configurations to the group's longest budget) and measurements, then
+    Counts ``spec``'s configurations, groups (:func:`l2lab.engine.plan_groups`, as
+    :func:`l2lab.engine.run_sweep` plans them on ``devices``), updates (a group runs each of its
+    configurations to the group's longest budget) and measurements, then
     times its training program once: compilation with a first measurement, a second
     measurement, and ``timed_steps`` updates of the first configuration on the real data and
     model (``train_ds``/``test_ds`` as in :func:`l2lab.engine.run_sweep`; default the spec's
@@ -163,16 +167,17 @@ def estimate_sweep(spec: SweepSpec, *, train_ds: Any = None, test_ds: Any = None
         from l2lab.engine.runner import load_data
         train_ds, test_ds = load_data(spec)
     configs, dropped = expand(spec)
-    groups = group_configs(configs, spec.bucket, spec.max_group_size)
-    steps = measurements = 0
+    groups = plan_groups(configs, spec.bucket, spec.max_group_size, n_devices)
+    steps = measurements = device_steps = device_measurements = 0
     for g in groups:
         longest = max(configs[i].steps for i in g)
-        steps += len(g) * longest
-        measurements += len(g) * len(measurement_grid(longest, spec.points_per_octave))
+        points, share = len(measurement_grid(longest, spec.points_per_octave)), -(-len(g) // n_devices)
+        steps, measurements = steps + len(g) * longest, measurements + len(g) * points
+        device_steps, device_measurements = device_steps + share * longest, device_measurements + share * points
     step_s, measure_s, compile_s = _timings(spec, train_ds, test_ds, configs[0], timed_steps)
     est = SweepEstimate(describe_model(spec), spec.dataset, len(configs), len(dropped), len(groups),
-                        steps, measurements, step_s, measure_s, compile_s, n_devices,
-                        jax.devices()[0].device_kind, math.nan)
+                        steps, measurements, device_steps, device_measurements, step_s, measure_s,
+                        compile_s, n_devices, jax.devices()[0].device_kind, math.nan)
     return est._replace(seconds=est.predicted_seconds())
 
 

@@ -9,8 +9,8 @@ How a sweep runs
    exceeds ``max_steps`` (e.g. ``lam = 0`` with an ``etalam`` budget) are left out and listed in
    the manifest.
 2. Configurations are grouped by budget: budgets in the same power-of-``bucket`` bin form one
-   group (``bucket=1``: equal budgets only), at most ``max_group_size`` per group, shortest
-   first. Each group trains as ONE program: the configuration axis is sharded over all devices
+   group (``bucket=1``: equal budgets only), at most ``max_group_size`` per group (rounded up
+   to a multiple of the device count), shortest first. Each group trains as ONE program: the configuration axis is sharded over all devices
    (``shard_map`` over a 1-D ``Mesh``; the group is padded to a multiple of the device count)
    and each device runs :meth:`l2lab.train.Engine.run` on its share, ``vmap``-ed or, for conv
    nets on CPU, ``lax.map``-ed (see ``config_batching`` in :func:`run_sweep`). A configuration stops
@@ -75,7 +75,8 @@ from l2lab.engine import folder
 from l2lab.engine.loading import load_sweep, planned_configs
 from l2lab.engine.records import (MANIFEST_FORMAT, Record, atomic_write_bytes, npz_bytes, parse_record,
                                   provenance, record_dict, write_json)
-from l2lab.engine.spec import SweepSpec, config_id, expand, group_configs, spec_id_of_json, validate_spec
+from l2lab.engine.spec import (SweepSpec, config_id, expand, fill_groups, plan_groups, spec_id_of_json,
+                               validate_spec)
 from l2lab.engine.train import progress_bar
 from l2lab.engine.tree import kernel_paths
 
@@ -130,8 +131,8 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     process 0 alone takes the lock (and refuses a folder another run holds, since the others
     cannot wait), reads and writes ``out_dir`` and shows progress; what is finished, whether a
     checkpoint resumes and when one is written are decided there and sent to every process, and
-    every process returns the same records. A fresh folder's groups are filled up to the device
-    count (:func:`fill_groups`).
+    every process returns the same records. A fresh folder's groups are sized and filled for the
+    device count (:func:`l2lab.engine.plan_groups`).
     """
     out_dir, devices = _check_run_args(spec, out_dir, train_ds, test_ds, devices, checkpoint_seconds,
                                        config_batching)
@@ -145,7 +146,7 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     if spec.augment and np.ndim(train_ds.x) != 4:
         raise ValueError(f"augment=True needs image data (N, H, W, C), got x of shape {np.shape(train_ds.x)}")
     configs, dropped = expand(spec)
-    groups = fill_groups(group_configs(configs, spec.bucket, spec.max_group_size), len(devices))
+    groups = plan_groups(configs, spec.bucket, spec.max_group_size, len(devices))
     ids = [config_id(c) for c in configs]
     if len(set(ids)) != len(ids):
         raise ValueError("duplicate (seed, eta, lam) in the spec")
@@ -160,7 +161,8 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
             return _leader_records(out_dir)   # a finished sweep: read only (a read-only disk is fine)
     if (paper if announce is None else announce) and distributed.is_leader():
         from l2lab.engine import estimate
-        estimate.announce(estimate.estimate_sweep(spec, train_ds=train_ds, test_ds=test_ds))
+        estimate.announce(estimate.estimate_sweep(spec, train_ds=train_ds, test_ds=test_ds,
+                                                  devices=len(devices)))
     run = GroupRunner(spec, train_ds, test_ds, devices, config_batching)
     try:
         for seed in spec.seeds:               # allocates the model: a width too large fails here
@@ -213,21 +215,6 @@ def _leader_lock(out_dir: str, progress: bool):
                                                    "processes of a multi-host sweep cannot wait") from None
         distributed.on_leader(take)
         yield
-
-
-def fill_groups(groups: List[List[int]], n_devices: int) -> List[List[int]]:
-    """``groups`` (shortest budgets first) with a group moved into the next one when it fits
-    into that one's padding (a group is padded to a multiple of ``n_devices``): the slots would
-    train copies otherwise, so this costs nothing and saves the group's own program. One device:
-    ``groups`` unchanged."""
-    n_devices = _checks.positive_int("n_devices", n_devices)
-    out: List[List[int]] = []
-    for g in reversed(groups):
-        if out and len(g) + len(out[0]) <= -(-len(out[0]) // n_devices) * n_devices:
-            out[0] = list(g) + out[0]
-        else:
-            out.insert(0, list(g))
-    return out
 
 
 def _agreed(stop, due: bool = False):

@@ -37,7 +37,9 @@ class SweepSpec(NamedTuple):
     etas, lams, seeds: the grid. budget: ``"steps:N" | "epochs:E" | "etalam:c" | "etalam-epochs:c"``.
     batch_size, momentum, schedule, loss, points_per_octave, eval_batch_size: as in TrainConfig.
     max_steps: budgets above it are dropped. bucket: budget-grouping factor (>= 1).
-    max_group_size: most configurations trained together. t_star_tol: absolute accuracy
+    max_group_size: most configurations trained together; on ``n`` devices rounded up to a
+    multiple of ``n`` (each device holds at most ``ceil(max_group_size / n)``, as it would
+    with the group padded; see :func:`plan_groups`). t_star_tol: absolute accuracy
     tolerance of the recorded t* (the paper's 0.5% = 0.005; recompute any other from the curves).
     augment: SM A's flip/crop/mixup on training minibatches (images only).
     lam_schedule, autol2_every: as in TrainConfig (for ``"autol2"`` the ``lams`` are the
@@ -187,6 +189,36 @@ def group_configs(configs: Sequence[TrainConfig], bucket: float = 2.0,
         idx = sorted(bins[k], key=lambda i: (configs[i].steps, i))
         groups += [idx[j:j + max_group_size] for j in range(0, len(idx), max_group_size)]
     return groups
+
+
+def fill_groups(groups: List[List[int]], n_devices: int) -> List[List[int]]:
+    """``groups`` (shortest budgets first) with a group moved into the next one when it fits
+    into that one's padding (a group is padded to a multiple of ``n_devices``): the slots would
+    train copies otherwise, so this costs nothing and saves the group's own program. One device:
+    ``groups`` unchanged."""
+    n_devices = _checks.positive_int("n_devices", n_devices)
+    out: List[List[int]] = []
+    for g in reversed(groups):
+        if out and len(g) + len(out[0]) <= -(-len(out[0]) // n_devices) * n_devices:
+            out[0] = list(g) + out[0]
+        else:
+            out.insert(0, list(g))
+    return out
+
+
+def plan_groups(configs: Sequence[TrainConfig], bucket: float = 2.0, max_group_size: int = 64,
+                n_devices: int = 1) -> List[List[int]]:
+    """The groups a fresh sweep trains on ``n_devices`` devices: :func:`group_configs` with
+    ``max_group_size`` rounded up to a multiple of ``n_devices`` (a group is padded to one
+    anyway, so no device holds more than ``ceil(max_group_size / n_devices)`` configurations
+    and full groups waste no device), then :func:`fill_groups`. One device: ``group_configs``.
+
+    E.g. 12 configurations of one budget, ``max_group_size=4`` on 8 devices: one group of 8
+    and one of 4 padded to 8 (not three groups of 4, each leaving half the devices idle)."""
+    n_devices = _checks.positive_int("n_devices", n_devices)
+    max_group_size = _checks.positive_int("max_group_size", max_group_size)
+    per_device = -(-max_group_size // n_devices)
+    return fill_groups(group_configs(configs, bucket, per_device * n_devices), n_devices)
 
 
 

@@ -22,16 +22,23 @@ def test_counts_match_the_plan_and_time_follows_the_formula():
     budgets = sorted(math.ceil(2 / (e * lam) - 1e-9) for e in SPEC.etas for lam in SPEC.lams)
     kept = [b for b in budgets if b <= SPEC.max_steps]
     assert est.configurations == len(kept) and est.dropped == len(budgets) - len(kept)
-    groups = engine.group_configs(engine.expand(SPEC)[0], SPEC.bucket, SPEC.max_group_size)
-    assert est.groups == len(groups) >= 3               # groups of at most 2
-    assert est.steps >= sum(kept)                        # a group runs to its longest budget
+    configs = engine.expand(SPEC)[0]
+    groups = engine.plan_groups(configs, SPEC.bucket, SPEC.max_group_size, 2)    # as run_sweep plans
+    assert est.groups == len(groups) >= 2
+    assert len(groups) < len(engine.group_configs(configs, SPEC.bucket, SPEC.max_group_size))
+    longest = [max(configs[i].steps for i in g) for g in groups]
+    assert est.steps == sum(len(g) * t for g, t in zip(groups, longest)) >= sum(kept)
+    assert est.device_steps == sum(-(-len(g) // 2) * t for g, t in zip(groups, longest))
     assert est.steps <= sum(kept) * SPEC.bucket * 2
     assert est.devices == 2 and est.device
     for v in (est.step_seconds, est.measure_seconds, est.compile_seconds):
         assert 0 < v < 60
-    want = ((est.steps * est.step_seconds + est.measurements * est.measure_seconds) / 2
+    want = (est.device_steps * est.step_seconds + est.device_measurements * est.measure_seconds
             + est.groups * est.compile_seconds)
     assert est.seconds == pytest.approx(want)
+    # on 4 devices a group of 2 is padded to 4: a device still trains one configuration per group
+    four = estimate.estimate_sweep(SPEC, train_ds=tr, test_ds=te, devices=4)
+    assert four.groups <= est.groups and four.device_steps <= est.device_steps
     text = est.sentence()
     assert f"{est.configurations} configurations" in text and "FC 2x64 on toy" in text
     assert estimate.human_duration(est.seconds) in text

@@ -133,6 +133,49 @@ def test_fill_groups_moves_a_group_into_the_next_ones_padding():
         runner.fill_groups([[0]], 0)
 
 
+def _configs(steps):
+    from l2lab.engine import TrainConfig
+    return [TrainConfig(eta=0.1, lam=0.01 * (i + 1), steps=t) for i, t in enumerate(steps)]
+
+
+def test_plan_groups_sizes_groups_for_the_devices():
+    from l2lab.engine import plan_groups
+    equal = _configs([100] * 12)
+    # one device: group_configs as it was
+    assert plan_groups(equal, 2.0, 4, 1) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    # 8 devices, at most 4 together: 8 + 4 (3 groups of 4 would leave half the devices idle 3 times)
+    g8 = plan_groups(equal, 2.0, 4, 8)
+    assert g8 == [list(range(8)), list(range(8, 12))]
+    # 48 devices, at most 64: one group of 12, not padded beyond the 48 it needs
+    assert plan_groups(equal, 2.0, 64, 48) == [list(range(12))]
+    # 3 devices, at most 4 (-> 6 = 2 per device): 6 + 6, no padding at all
+    assert plan_groups(equal, 2.0, 4, 3) == [list(range(6)), list(range(6, 12))]
+    with pytest.raises(ValueError, match="n_devices"):
+        plan_groups(equal, 2.0, 4, 0)
+    with pytest.raises(ValueError, match="max_group_size"):
+        plan_groups(equal, 2.0, 0, 2)
+
+
+@pytest.mark.parametrize("n_devices", [1, 2, 3, 8, 64])
+@pytest.mark.parametrize("max_group_size", [1, 5, 16])
+def test_plan_groups_keeps_every_configuration_once_and_wastes_no_more(n_devices, max_group_size):
+    from l2lab.engine import group_configs, plan_groups
+    rng = np.random.RandomState(n_devices * 100 + max_group_size)
+    configs = _configs(rng.randint(1, 5000, size=37).tolist())
+    groups = plan_groups(configs, 2.0, max_group_size, n_devices)
+    assert sorted(i for g in groups for i in g) == list(range(37))
+    per_device = -(-max_group_size // n_devices)
+    assert all(-(-len(g) // n_devices) <= per_device for g in groups)   # no device holds more
+    longest = [max(configs[i].steps for i in g) for g in groups]
+    assert longest == sorted(longest)                                    # shortest budgets first
+    old = group_configs(configs, 2.0, max_group_size)                    # the plan without devices
+    assert len(groups) <= len(old)
+    rounds = lambda gs: sum(-(-len(g) // n_devices) * max(configs[i].steps for i in g) for g in gs)
+    assert rounds(groups) <= rounds(old)                                 # wall time: device-steps in a row
+    if n_devices == 1:
+        assert groups == old
+
+
 def test_one_process_functions_are_the_plain_local_ones():
     import jax
     from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
