@@ -48,7 +48,7 @@ from l2lab import measure as _measure
 from l2lab.engine import models as _models
 from l2lab.engine.core import Engine, TrainResult, augmentation, measurement_grid, seed_keys
 from l2lab.engine.models import ARCHS
-from l2lab.engine.presets import preset
+from l2lab.engine.presets import preset, smoke_if_asked
 from l2lab.engine.runner import load_data
 from l2lab.engine.optimizers import lr_factor
 from l2lab.engine.settings import SCHEDULES, EngineSettings
@@ -269,10 +269,13 @@ class PresetSetup(NamedTuple):
 def spec_setup(spec, seed: int = 0) -> PresetSetup:
     """Model, data and initial weights of a :class:`l2lab.engine.SweepSpec` built as
     :func:`l2lab.engine.run_sweep` builds them; ``eta`` is the spec's middle learning rate.
-    Raises FileNotFoundError if the dataset (CIFAR-10 at paper scale) is not on disk."""
+    Raises FileNotFoundError if the dataset (CIFAR-10 at paper scale) is not on disk. A smoke
+    run (``L2LAB_SCALE=paper L2LAB_SMOKE=1``) builds :func:`l2lab.engine.presets.smoke_spec` of
+    ``spec``, which is the setup's ``spec``."""
     if not isinstance(spec, SweepSpec):
         raise _checks.bad_type("spec", f"must be an l2lab.engine.SweepSpec, got {type(spec).__name__}")
     seed = _checks.nonneg_int("seed", seed)
+    spec = smoke_if_asked(spec)
     train_ds, test_ds = load_data(spec)
     model = _models.make_model(spec.arch, num_classes=int(train_ds.num_classes), **spec.model_kwargs)
     params = _models.init(model, seed_keys(seed)[0], (1,) + tuple(np.shape(train_ds.x)[1:]))
@@ -296,8 +299,12 @@ def measure_c_spec(spec, *, eta: Optional[float] = None, lam: float = DEFAULT_LA
     as the sweep it replaces trains. None means the spec's value: eta its middle learning rate,
     momentum its momentum, tol its ``t_star_tol`` (comparable with the sweep's recorded t*),
     max_steps its ``max_steps``. ``setup``: a :func:`spec_setup` of ``spec`` already built;
-    ``stop``: patience, min_below.
+    ``stop``: patience, min_below. A smoke run (``L2LAB_SCALE=paper L2LAB_SMOKE=1``) measures
+    on :func:`l2lab.engine.presets.smoke_spec` of ``spec`` (its ``max_steps`` too).
     """
+    if not isinstance(spec, SweepSpec):
+        raise _checks.bad_type("spec", f"must be an l2lab.engine.SweepSpec, got {type(spec).__name__}")
+    spec = smoke_if_asked(spec)
     if setup is None:
         setup = spec_setup(spec, seed)
     elif not isinstance(setup, PresetSetup) or setup.spec != spec:

@@ -18,19 +18,20 @@ from l2lab.engine.spec import SweepSpec, parse_budget
 from l2lab import scales
 from l2lab.scales import SCALES
 
-__all__ = ["PRESETS", "SMOKE", "SMOKE_FIELDS", "preset", "smoke_spec"]
+__all__ = ["PRESETS", "SMOKE", "SMOKE_FIELDS", "preset", "smoke_spec", "smoke_if_asked"]
 
 # What a smoke run keeps of a paper spec (everything else is kept as it is): n_train/n_test
 # training/test images at most, minibatches of batch_size (a full-batch spec stays full batch),
 # evaluation in chunks of eval_batch_size, "steps:<steps>" per configuration, points_per_octave
 # measurements per doubling, the first of the etas, the first and last of the lams, the first
-# seed: at most two configurations a sweep. On 2 CPU cores a smoke sweep of the paper's CNN
+# seed: at most two configurations a sweep; max_steps caps what stops by itself (the c
+# measurement's search for a certain peak, l2lab.applications.predict). On 2 CPU cores a smoke sweep of the paper's CNN
 # (300 channels) takes about a minute, most of it compiling and measuring.
 SMOKE = {"n_train": 16, "n_test": 16, "batch_size": 4, "eval_batch_size": 8, "steps": 2,
-         "points_per_octave": 1, "etas": 1, "lams": 2, "seeds": 1}
+         "points_per_octave": 1, "etas": 1, "lams": 2, "seeds": 1, "max_steps": 16}
 # The SweepSpec fields that smoke_spec may change: what costs time, nothing else.
 SMOKE_FIELDS = ("n_train", "n_test", "batch_size", "eval_batch_size", "budget",
-                "points_per_octave", "etas", "lams", "seeds")
+                "points_per_octave", "etas", "lams", "seeds", "max_steps")
 
 _CNN_TINY = dict(model_kwargs={"channels": 8, "dense": 32, "pool_strides": (2, 2)}, dataset="mnist5k",
                  n_train=256, n_test=512, batch_size=256, points_per_octave=8, image_size=16)
@@ -111,7 +112,18 @@ def smoke_spec(spec: SweepSpec) -> SweepSpec:
         budget=f"steps:{steps}", points_per_octave=min(spec.points_per_octave,
                                                        SMOKE["points_per_octave"]),
         etas=_ends(tuple(spec.etas), SMOKE["etas"]), lams=_ends(tuple(spec.lams), SMOKE["lams"]),
-        seeds=tuple(spec.seeds)[:SMOKE["seeds"]], model_kwargs=copy.deepcopy(spec.model_kwargs))
+        seeds=tuple(spec.seeds)[:SMOKE["seeds"]], max_steps=min(spec.max_steps, SMOKE["max_steps"]),
+        model_kwargs=copy.deepcopy(spec.model_kwargs))
+
+
+def smoke_if_asked(spec: SweepSpec) -> SweepSpec:
+    """:func:`smoke_spec` of ``spec`` at ``L2LAB_SCALE=paper`` with ``L2LAB_SMOKE=1``, else
+    ``spec``: what every entry point that trains from a spec (:func:`l2lab.engine.run_sweep`,
+    :func:`l2lab.applications.predict.measure_c_spec`) does first, so that a chapter which
+    overrides a smoke preset's budget or grid still runs a smoke run."""
+    if scales.current() == "paper" and scales.smoke():
+        return smoke_spec(spec)
+    return spec
 
 
 def preset(arch: str, scale: str) -> SweepSpec:

@@ -139,8 +139,7 @@ def run_sweep(spec: SweepSpec, out_dir: str, *, train_ds: Any = None, test_ds: A
     if announce is not None and not isinstance(announce, bool):
         raise TypeError(f"announce must be a bool or None, got {type(announce).__name__}")
     paper = scales.current() == "paper"
-    if paper and scales.smoke():
-        spec = presets.smoke_spec(spec)
+    spec = presets.smoke_if_asked(spec)
     if train_ds is None:
         train_ds, test_ds = load_data(spec)
     if spec.augment and np.ndim(train_ds.x) != 4:

@@ -89,3 +89,24 @@ def test_pick_takes_an_optional_smoke_value(monkeypatch):
         scales.pick({"tiny": 1, "smoke": 3})
     with pytest.raises(ValueError, match="options"):
         scales.pick({"tiny": 1, "paper": 2, "huge": 4})
+
+
+def test_every_entry_that_trains_from_a_spec_shrinks_it(monkeypatch):
+    """A chapter that widens a smoke preset again (its own budget, grid or max_steps) still runs
+    a smoke run: run_sweep (tests/book/test_smoke_paper_path.py) and the c measurement, which
+    trains until its peak is certain, stop within SMOKE's max_steps."""
+    from l2lab.applications import predict
+
+    monkeypatch.setenv("L2LAB_SCALE", "paper")
+    monkeypatch.setenv("L2LAB_SMOKE", "1")
+    wide = engine.preset("fc", "paper")._replace(budget="steps:100000", max_steps=2 ** 20,
+                                                 lams=(1e-5, 1e-4, 1e-3))
+    assert presets.smoke_if_asked(wide) == presets.smoke_spec(wide)
+    assert presets.smoke_if_asked(wide).max_steps == presets.SMOKE["max_steps"]
+    m = predict.measure_c_spec(wide, progress=False)
+    assert 0 < m.steps_run <= presets.SMOKE["max_steps"]
+    monkeypatch.setenv("L2LAB_SMOKE", "0")
+    assert presets.smoke_if_asked(wide) is wide
+    monkeypatch.setenv("L2LAB_SCALE", "tiny")
+    monkeypatch.setenv("L2LAB_SMOKE", "1")
+    assert presets.smoke_if_asked(wide) is wide
