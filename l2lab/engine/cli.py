@@ -231,6 +231,9 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Record]:
                          checkpoint_seconds=a.checkpoint_seconds, config_batching=a.config_batching)
     except SweepInterrupted as e:     # run_sweep printed how far it got and that this command resumes
         raise SystemExit(128 + e.signum) from None
+    except distributed.LeaderFailed as e:     # process 0 shows its own error; the others say why they stop
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
     except ValueError as e:      # out holds another sweep, or the model does not fit (before anything is written)
         opt = _option(_checks.argument_of(e))
         if opt is None:

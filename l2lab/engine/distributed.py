@@ -8,7 +8,8 @@ sweep folder; everything that steers the program is decided there and sent to ev
   --num-processes N --process-id I`` (or, with none of them, lets ``jax.distributed.initialize()``
   find them itself on TPU pods and SLURM).
 * :func:`on_leader` runs a function on the leader only and gives every process its (JSON) result,
-  or raises its ``ValueError``/``TypeError`` on every process.
+  or raises its error on every process (a ``ValueError``/``TypeError`` as itself, any other as
+  :class:`LeaderFailed`), so that no process waits in a collective the leader never reaches.
 * :func:`broadcast_json`, :func:`broadcast_arrays`: the leader's value on every process, as exact
   bytes (a float ``-0.0`` stays ``-0.0``).
 * :func:`gather_ints`: a small int vector from every process (signals, the leader's clock).
@@ -30,11 +31,17 @@ import numpy as np
 
 from l2lab import _checks
 
-__all__ = ["initialize", "parse_coordinator", "is_multiprocess", "is_leader", "process_count",
+__all__ = ["LeaderFailed", "initialize", "parse_coordinator", "is_multiprocess", "is_leader", "process_count",
            "on_leader", "broadcast_bytes", "broadcast_json", "broadcast_arrays", "gather_ints",
            "allgather", "global_array"]
 
 _ERRORS = {"ValueError": ValueError, "TypeError": TypeError}
+
+
+class LeaderFailed(RuntimeError):
+    """Raised on the other processes when a function run by :func:`on_leader` failed on the
+    leader with an error other than ValueError/TypeError (the leader raises its own): e.g. an
+    ``OSError`` writing the sweep folder. The message names the leader's error."""
 
 
 def parse_coordinator(text: str) -> str:
@@ -96,27 +103,35 @@ def is_leader() -> bool:
 
 
 def on_leader(fn: Callable[[], Any]) -> Any:
-    """``fn()`` run on the leader only; its result (JSON-able) on every process. A ``ValueError``
-    or ``TypeError`` of ``fn`` is raised on every process (the leader re-raises its own)."""
+    """``fn()`` run on the leader only; its result (JSON-able) on every process. If ``fn``
+    raises, the leader re-raises its own error and every other process raises it too: a
+    ``ValueError`` or ``TypeError`` as the same type, message and ``argument``, anything else
+    (an ``OSError`` on the folder, say) as :class:`LeaderFailed` naming it."""
     if not is_multiprocess():
         return fn()
     payload, error = None, None
     if is_leader():
         try:
             payload = {"ok": fn()}
-        except (ValueError, TypeError) as e:
+        except Exception as e:                  # every process must leave this collective
             error = e
             payload = {"error": [type(e).__name__, str(e), _checks.argument_of(e)]}
     payload = broadcast_json(payload)
     if error is not None:
         raise error
     if "error" in payload:
-        kind, msg, arg = payload["error"]
-        err = _ERRORS[kind](msg)
-        if arg is not None:
-            err.argument = arg
-        raise err
+        raise _error_of(*payload["error"])
     return payload["ok"]
+
+
+def _error_of(kind: str, message: str, argument: Optional[str]) -> Exception:
+    """The exception another process raises for the leader's error ``kind: message``."""
+    if kind not in _ERRORS:
+        return LeaderFailed(f"process 0 failed: {kind}: {message}")
+    err = _ERRORS[kind](message)
+    if argument is not None:
+        err.argument = argument
+    return err
 
 
 def broadcast_bytes(data: Optional[bytes]) -> bytes:

@@ -49,6 +49,50 @@ _SCRIPT = textwrap.dedent("""
 """)
 
 
+_LEADER_ERRORS = textwrap.dedent("""
+    import sys
+    pid, port = int(sys.argv[2]), sys.argv[3]
+    import jax
+    jax.config.update("jax_num_cpu_devices", 1)
+    from l2lab import _checks
+    from l2lab.engine import distributed
+    distributed.initialize(f"127.0.0.1:{port}", 2, pid, bind=True, initialization_timeout=60,
+                           heartbeat_timeout_seconds=5)
+    def fails(error):
+        def fn():
+            if distributed.is_leader():
+                raise error
+            raise AssertionError("fn ran on process 1")
+        return fn
+    caught = []
+    for error in (OSError(28, "No space left on device"), _checks.bad_value("lams", "must be > 0"),
+                  KeyError("records")):
+        try:
+            distributed.on_leader(fails(error))
+        except Exception as e:
+            caught.append((type(e).__name__, str(e), getattr(e, "argument", None)))
+    assert distributed.on_leader(lambda: "after") == "after"     # the collectives still line up
+    print("CAUGHT", caught, flush=True)
+""")
+
+
+def test_leader_errors_reach_every_process(tmp_path):
+    """Whatever fn raises on the leader, the other process raises too instead of waiting in the
+    next collective: ValueError/TypeError as themselves (with the argument), others as LeaderFailed."""
+    script, logs = tmp_path / "errors.py", tmp_path / "logs"
+    script.write_text(_LEADER_ERRORS)
+    logs.mkdir()
+    _finish(_start(script, tmp_path / "e", 2, logs), logs, timeout=120)
+    caught = {}
+    for i in range(2):
+        line = next(l for l in (logs / f"e-{i}.log").read_text().splitlines() if l.startswith("CAUGHT"))
+        caught[i] = eval(line[len("CAUGHT "):])
+    assert [c[0] for c in caught[0]] == ["OSError", "ValueError", "KeyError"]      # the leader's own
+    assert caught[1][0] == ("LeaderFailed", "process 0 failed: OSError: [Errno 28] No space left on device", None)
+    assert caught[1][1] == caught[0][1] and caught[1][1][2] == "lams"
+    assert caught[1][2] == ("LeaderFailed", "process 0 failed: KeyError: 'records'", None)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
