@@ -240,9 +240,10 @@ def _trace_of(outputs, eta: float, steps: int, eval_every: int, config: dict) ->
 
 def late_values(trace: "Trace", paths: Sequence[str], field: str = "angular_update",
                 frac: float = 0.3) -> Dict[str, float]:
-    """Per kernel path: the mean angular update over the last ``frac`` of the steps
-    (``field="angular_update"``), or the ratio ``||w_T|| / ||w_{t0}||`` of the kernel norm over
-    them (``field="kernel_norm"``; 1 means the norm has settled)."""
+    """Per kernel path, over the last ``n = max(1, int(frac T))`` of the T updates: the mean
+    angular update (``field="angular_update"``: updates ``T-n .. T-1``), or the ratio
+    ``||w_T|| / ||w_{T-n}||`` of the kernel norm across the same updates
+    (``field="kernel_norm"``; 1 means the norm has settled)."""
     _checks.one_of("field", field, ("angular_update", "kernel_norm"))
     frac = _checks.real("frac", frac, minimum=0.0)
     if not 0 < frac <= 1:
@@ -253,7 +254,7 @@ def late_values(trace: "Trace", paths: Sequence[str], field: str = "angular_upda
     n = max(1, int(frac * len(trace.train_loss)))
     if field == "angular_update":
         return {p: float(np.mean(trace.angular_update[p][-n:])) for p in paths}
-    return {p: float(trace.kernel_norm[p][-1] / trace.kernel_norm[p][-n]) for p in paths}
+    return {p: float(trace.kernel_norm[p][-1] / trace.kernel_norm[p][-(n + 1)]) for p in paths}
 
 
 def describe_late(label: str, trace: "Trace", paths: Sequence[str], *,

@@ -275,11 +275,14 @@ def _fake_trace(acc):
 
 def test_late_values_and_description():
     tr = _fake_trace(0.9)
-    # last 30% of 10 steps: angles 7, 8, 9; norm ratio norm[-1] / norm[-3]
+    # last 30% of 10 updates: updates 7, 8, 9 (angles 7, 8, 9), which take w_7 (norm 1.3) to
+    # w_10 (norm 1.0)
     assert tracker.late_values(tr, ["k"]) == {"k": 8.0}
-    np.testing.assert_allclose(tracker.late_values(tr, ["k"], "kernel_norm")["k"], 1.0 / 1.2)
+    np.testing.assert_allclose(tracker.late_values(tr, ["k"], "kernel_norm")["k"], 1.0 / 1.3)
+    # one update: the ratio across it
+    np.testing.assert_allclose(tracker.late_values(tr, ["k"], "kernel_norm", frac=0.1)["k"], 1.0 / 1.1)
     a, text = tracker.describe_late("run", tr, ["k"], equilibrium=4.0)
-    assert a == {"k": 8.0} and "2.00" in text and "0.83x" in text
+    assert a == {"k": 8.0} and "2.00" in text and "0.77x" in text
     a, text = tracker.describe_late("run", _fake_trace(0.1), ["k"])
     assert a is None and "chance" in text
     with pytest.raises(ValueError, match="paths"):
@@ -337,6 +340,6 @@ def test_scaling_and_late_tables():
                        {"eta": 1.0, "lam": 0.01})
     t = sif.late_table({"run": tr}, ["k/kernel"], frac=0.3)
     eq = float(si.equilibrium_angular_step(1.0, 0.01))
-    # the last 3 steps: angle 0.1; the norm change is late_values' ||w_T|| / ||w_{T-2}|| = 2.0 / 1.8
-    assert t.rows == [["run", "k", "0.9", "0.1", f"{0.1 / eq:.3g}", f"{2.0 / 1.8:.3g}"]]
+    # the last 3 updates: angle 0.1; the norm change across them ||w_T|| / ||w_{T-3}|| = 2.0 / 1.7
+    assert t.rows == [["run", "k", "0.9", "0.1", f"{0.1 / eq:.3g}", f"{2.0 / 1.7:.3g}"]]
     assert len(sif.late_table({"run": tr}, ["k/kernel"], equilibrium=False).header) == 5
