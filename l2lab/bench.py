@@ -1,4 +1,4 @@
-"""Benchmarks: ``python -m l2lab.bench theory``, ``... sweep``, ``... autol2`` or ``... arch``.
+"""Benchmarks: ``python -m l2lab.bench theory``, ``... sweep``, ``... autol2``, ``... arch`` or ``... estimate``.
 
 Each benchmark prints ratios measured side by side in one run (see DEVELOPERS.md)."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import argparse
 import importlib
 
 _BENCHES = {"theory": "l2lab._bench_theory", "sweep": "l2lab._bench_sweep", "autol2": "l2lab._bench_autol2",
-           "arch": "l2lab._bench_arch"}
+           "arch": "l2lab._bench_arch", "estimate": "l2lab._bench_estimate"}
 
 
 def main(argv=None) -> None:

@@ -22,7 +22,7 @@ from l2lab.engine import models as _models
 from l2lab.engine.core import Engine, measurement_grid, seed_keys
 from l2lab.engine.spec import SweepSpec, expand, plan_groups, validate_spec
 
-__all__ = ["SweepEstimate", "estimate_sweep", "describe_model", "human_duration", "announce"]
+__all__ = ["SweepEstimate", "PlanSize", "plan_size", "estimate_sweep", "describe_model", "human_duration", "announce"]
 
 
 class SweepEstimate(NamedTuple):
@@ -141,6 +141,39 @@ def _timings(spec: SweepSpec, train_ds: Any, test_ds: Any, cfg: Any, timed_steps
     return max(steps_s - measure_s, 1e-9) / timed_steps, measure_s, compile_s
 
 
+class PlanSize(NamedTuple):
+    """What a sweep's plan trains (:func:`plan_size`): counts only, no time."""
+    configurations: int
+    dropped: int               # left out: budget above max_steps
+    groups: int
+    steps: int                 # updates in all, as the groups run them (to each group's longest)
+    measurements: int
+    device_steps: int          # updates one device runs one after another
+    device_measurements: int
+    longest: int               # the longest budget (the floor of the wall time on any number of devices)
+
+
+def plan_size(spec: SweepSpec, devices: int = 1) -> PlanSize:
+    """Count what ``spec`` trains on ``devices`` devices: its configurations and groups as
+    :func:`l2lab.engine.run_sweep` plans them (:func:`l2lab.engine.plan_groups`), the updates and
+    measurements in all (each configuration of a group runs to the group's longest budget) and
+    those one device runs in a row (``ceil(len(group) / devices)`` configurations per group).
+    ``device_steps`` times a step time is the sweep's training time on such devices (the
+    README's cost table: ``tools/cost_table.py``). Pure counting: no data, no compilation."""
+    validate_spec(spec)
+    devices = _checks.positive_int("devices", devices)
+    configs, dropped = expand(spec)
+    groups = plan_groups(configs, spec.bucket, spec.max_group_size, devices)
+    steps = measurements = device_steps = device_measurements = 0
+    for g in groups:
+        longest = max(configs[i].steps for i in g)
+        points, share = len(measurement_grid(longest, spec.points_per_octave)), -(-len(g) // devices)
+        steps, measurements = steps + len(g) * longest, measurements + len(g) * points
+        device_steps, device_measurements = device_steps + share * longest, device_measurements + share * points
+    return PlanSize(len(configs), len(dropped), len(groups), steps, measurements, device_steps,
+                    device_measurements, max((c.steps for c in configs), default=0))
+
+
 def estimate_sweep(spec: SweepSpec, *, train_ds: Any = None, test_ds: Any = None,
                    timed_steps: int = 2, devices: Optional[int] = None) -> SweepEstimate:
     """What ``spec`` will run and about how long it takes on the current device.
@@ -166,18 +199,13 @@ def estimate_sweep(spec: SweepSpec, *, train_ds: Any = None, test_ds: Any = None
     if train_ds is None:
         from l2lab.engine.runner import load_data
         train_ds, test_ds = load_data(spec)
-    configs, dropped = expand(spec)
-    groups = plan_groups(configs, spec.bucket, spec.max_group_size, n_devices)
-    steps = measurements = device_steps = device_measurements = 0
-    for g in groups:
-        longest = max(configs[i].steps for i in g)
-        points, share = len(measurement_grid(longest, spec.points_per_octave)), -(-len(g) // n_devices)
-        steps, measurements = steps + len(g) * longest, measurements + len(g) * points
-        device_steps, device_measurements = device_steps + share * longest, device_measurements + share * points
+    size = plan_size(spec, n_devices)
+    configs = expand(spec)[0]
     step_s, measure_s, compile_s = _timings(spec, train_ds, test_ds, configs[0], timed_steps)
-    est = SweepEstimate(describe_model(spec), spec.dataset, len(configs), len(dropped), len(groups),
-                        steps, measurements, device_steps, device_measurements, step_s, measure_s,
-                        compile_s, n_devices, jax.devices()[0].device_kind, math.nan)
+    est = SweepEstimate(describe_model(spec), spec.dataset, size.configurations, size.dropped,
+                        size.groups, size.steps, size.measurements, size.device_steps,
+                        size.device_measurements, step_s, measure_s, compile_s, n_devices,
+                        jax.devices()[0].device_kind, math.nan)
     return est._replace(seconds=est.predicted_seconds())
 
 
