@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "book" / "_ext"))
 sys.path.insert(0, str(ROOT / "tools"))
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def _outputs(nb) -> list[str]:
@@ -41,6 +45,9 @@ def _outputs(nb) -> list[str]:
                 lines.append(f"[cell {i} text] {''.join(data['text/plain']).rstrip()}")
             elif out.get("output_type") == "error":
                 lines.append(f"[cell {i} ERROR] {out['ename']}: {out['evalue']}")
+                frames = [_ANSI.sub("", t) for t in out.get("traceback", [])][1:-1]
+                lines += ["    " + ln for f in frames[-3:] for ln in f.splitlines()
+                          if ln.strip().startswith(("File", "Cell", "---->"))]
     return lines
 
 

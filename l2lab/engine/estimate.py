@@ -137,8 +137,11 @@ def _timings(spec: SweepSpec, train_ds: Any, test_ds: Any, cfg: Any, timed_steps
     run = jax.jit(engine.run_with_lam)
     compile_s = _time(lambda: run(state, jnp.int32(0), engine.data))    # compiles, measures
     measure_s = _time(lambda: run(state, jnp.int32(0), engine.data))
-    steps_s = _time(lambda: run(state, jnp.int32(timed_steps), engine.data))
-    return max(steps_s - measure_s, 1e-9) / timed_steps, measure_s, compile_s
+    _time(lambda: run(state, jnp.int32(1), engine.data))                # the first update's one-off costs
+    # a step is the difference of two runs, so that what every call costs once cancels
+    one_s = _time(lambda: run(state, jnp.int32(1), engine.data))
+    more_s = _time(lambda: run(state, jnp.int32(1 + timed_steps), engine.data))
+    return max(more_s - one_s, 1e-9) / timed_steps, measure_s, compile_s
 
 
 class PlanSize(NamedTuple):
@@ -182,7 +185,8 @@ def estimate_sweep(spec: SweepSpec, *, train_ds: Any = None, test_ds: Any = None
     :func:`l2lab.engine.run_sweep` plans them on ``devices``), updates (a group runs each of its
     configurations to the group's longest budget) and measurements, then
     times its training program once: compilation with a first measurement, a second
-    measurement, and ``timed_steps`` updates of the first configuration on the real data and
+    measurement, and a step as the difference between runs of 1 and ``1 + timed_steps``
+    updates (what every call costs once cancels) of the first configuration on the real data and
     model (``train_ds``/``test_ds`` as in :func:`l2lab.engine.run_sweep`; default the spec's
     own). The estimate is :meth:`SweepEstimate.predicted_seconds`. Costs one compilation and a
     few steps; nothing is written.
