@@ -23,12 +23,13 @@ __all__ = ["PRESETS", "SMOKE", "SMOKE_FIELDS", "preset", "smoke_spec", "smoke_if
 # What a smoke run keeps of a paper spec (everything else is kept as it is): n_train/n_test
 # training/test images at most, minibatches of batch_size (a full-batch spec stays full batch),
 # evaluation in chunks of eval_batch_size, "steps:<steps>" per configuration, points_per_octave
-# measurements per doubling, the first of the etas, the first and last of the lams, the first
-# seed: at most two configurations a sweep; max_steps caps what stops by itself (the c
-# measurement's search for a certain peak, l2lab.applications.predict). On 2 CPU cores a smoke sweep of the paper's CNN
-# (300 channels) takes about a minute, most of it compiling and measuring.
+# measurements per doubling, the first and last of the etas and of the lams (an analysis across
+# learning rates still has two), the first seed: at most four configurations a sweep; max_steps
+# caps what stops by itself (the c measurement's search for a certain peak,
+# l2lab.applications.predict). On 2 CPU cores a smoke sweep of the paper's CNN (300 channels)
+# takes about a minute, most of it compiling and measuring.
 SMOKE = {"n_train": 16, "n_test": 16, "batch_size": 4, "eval_batch_size": 8, "steps": 2,
-         "points_per_octave": 1, "etas": 1, "lams": 2, "seeds": 1, "max_steps": 16}
+         "points_per_octave": 1, "etas": 2, "lams": 2, "seeds": 1, "max_steps": 16}
 # The SweepSpec fields that smoke_spec may change: what costs time, nothing else.
 SMOKE_FIELDS = ("n_train", "n_test", "batch_size", "eval_batch_size", "budget",
                 "points_per_octave", "etas", "lams", "seeds", "max_steps")

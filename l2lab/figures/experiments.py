@@ -16,8 +16,9 @@ __all__ = ["steps_to_peak_figure", "peak_accuracy_figure", "training_curves_figu
 
 
 def _records_by_eta(records) -> dict:
-    if not records:
-        raise ValueError("records must be a non-empty list of l2lab.sweep.Record")
+    """``eta -> records at it`` sorted by lam; an empty sequence gives ``{}`` (an empty figure)."""
+    if isinstance(records, (str, bytes)) or not isinstance(records, (list, tuple)):
+        raise TypeError("records must be a list of l2lab.sweep.Record")
     by_eta: dict = {}
     for r in records:
         by_eta.setdefault(float(r.config.eta), []).append(r)
@@ -30,6 +31,7 @@ def steps_to_peak_figure(records, *, collapse: bool = False, c_prime: float | No
 
     With ``collapse=True`` the x axis is ``eta * lam``; if ``c_prime`` is given the line
     ``t = c'/(eta lam)`` is drawn. Diverged runs and runs with ``lam = 0`` are left out.
+    ``records`` may be empty (the runs that trained, when none did): the figure then says so.
     """
     if steps_per_epoch <= 0:
         raise ValueError(f"steps_per_epoch must be > 0, got {steps_per_epoch}")
@@ -49,6 +51,7 @@ def steps_to_peak_figure(records, *, collapse: bool = False, c_prime: float | No
         x = np.geomspace(min(map(np.min, xs_all)), max(map(np.max, xs_all)), 50)
         fig.add_scatter(x=x, y=c_prime / x / steps_per_epoch, mode="lines",
                         name=f"c'/(ηλ), c' = {c_prime:.2g}", line={"dash": "dash", "color": "gray"})
+    plots.note_if_empty(fig, "No run to draw: none has λ > 0, a t* and no divergence")
     return plots.style(fig, title=f"{unit.capitalize()} to peak test accuracy t*",
                        xaxis="η·λ" if collapse else "λ", yaxis=f"t* ({unit})", log_x=True,
                        log_y=True)

@@ -223,6 +223,19 @@ def style(fig: go.Figure, *, title: str = "", xaxis: str = "", yaxis: str = "",
     return place_title(fig, title)
 
 
+def note_if_empty(fig: go.Figure, text: str) -> go.Figure:
+    """``fig`` with ``text`` written across its plot area when it has no data to draw (no trace
+    and no shape), e.g. "No run trained": a reader sees why the figure is blank. In place;
+    returns ``fig``."""
+    if not isinstance(fig, go.Figure):
+        raise TypeError(f"fig must be a plotly.graph_objects.Figure, got {type(fig).__name__}")
+    text = _checks.string("text", text, nonempty=True)
+    if not fig.data and not fig.layout.shapes:
+        fig.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                           font=dict(size=14, color="#555"))
+    return fig
+
+
 def title_of(fig: go.Figure) -> str:
     """The title :func:`style` gave ``fig``, wherever it placed it (plot title or legend title)."""
     if not isinstance(fig, go.Figure):

@@ -349,12 +349,17 @@ class SeedDifference(NamedTuple):
 def seed_difference(a: Sequence[float], b: Sequence[float]) -> SeedDifference:
     """Paired per-seed values ``a[i]``, ``b[i]`` (the same seed ``i``): does ``a`` exceed ``b``
     on every seed, and by how much (the range of the differences is the seed spread that a claim
-    resting on the difference must carry). Values must be finite."""
-    a = np.asarray([_checks.finite("a", v) for v in a], np.float64)
-    b = np.asarray([_checks.finite("b", v) for v in b], np.float64)
+    resting on the difference must carry). A NaN value (a seed with no such number, e.g. no run
+    that trained) makes median, low and high NaN and ``holds`` false: the claim is not shown."""
+    a, b = _checks.curve("a", list(a), allow_empty=True), _checks.curve("b", list(b), allow_empty=True)
     if a.size == 0 or a.shape != b.shape:
         raise _checks.bad_value("b", f"must have one value per seed as a does ({a.size}), got {b.size}")
+    if np.any(np.isinf(a)) or np.any(np.isinf(b)):
+        raise _checks.bad_value("a", "values must be finite or NaN (no value), not infinite")
     d = a - b
+    if np.any(np.isnan(d)):
+        return SeedDifference(tuple(float(x) for x in d), math.nan, math.nan, math.nan, False,
+                              int(np.sum(d > 0)))
     return SeedDifference(tuple(float(x) for x in d), float(np.median(d)), float(d.min()), float(d.max()),
                           bool(np.all(d > 0)), int(np.sum(d > 0)))
 

@@ -43,12 +43,12 @@ def test_smoke_presets_keep_the_paper_setup_and_shrink_only_time(monkeypatch, ar
         assert getattr(smoke, f) == getattr(paper, f), f
     # what costs time is small
     configs, dropped = engine.expand(smoke)
-    assert dropped == [] and 1 <= len(configs) <= 2
+    assert dropped == [] and 1 <= len(configs) <= 4
     assert all(c.steps <= presets.SMOKE["steps"] for c in configs)
     assert smoke.n_train <= presets.SMOKE["n_train"] and smoke.n_test <= presets.SMOKE["n_test"]
     assert smoke.batch_size <= presets.SMOKE["n_train"]
-    # the first eta and the extreme lams are kept, and a full-batch preset stays full batch
-    assert smoke.etas == paper.etas[:1]
+    # the extreme etas and lams are kept, and a full-batch preset stays full batch
+    assert smoke.etas == tuple(dict.fromkeys((paper.etas[0], paper.etas[-1])))
     assert smoke.lams[0] == paper.lams[0] and smoke.lams[-1] == paper.lams[-1]
     assert (smoke.batch_size == smoke.n_train) == (paper.batch_size >= paper.n_train)
     assert presets.smoke_spec(smoke) == smoke                      # idempotent
@@ -66,7 +66,7 @@ def test_smoke_spec_of_a_custom_spec():
                             budget="steps:3", batch_size=1024, eval_batch_size=1000,
                             points_per_octave=8)
     s = presets.smoke_spec(spec)
-    assert s.etas == (0.1,) and s.lams == (1e-4,) and s.budget == "steps:2"
+    assert s.etas == (0.1, 0.4) and s.lams == (1e-4,) and s.budget == "steps:2"
     assert (s.n_train, s.n_test, s.batch_size, s.eval_batch_size, s.points_per_octave) == (
         16, 16, 4, 8, 1)
     s = presets.smoke_spec(spec._replace(lams=(1e-4, 2e-4, 5e-4), budget="steps:1"))

@@ -64,8 +64,14 @@ def test_sweep_figures_from_records():
     curves = figures.training_curves_figure(recs, eta=0.1)
     assert len(curves.frames) == 2
     assert "abc" in figures.provenance_text(recs)
-    with pytest.raises(ValueError):
-        figures.steps_to_peak_figure([])
+    # no run to draw (the trained runs, when none trained): an empty figure that says so
+    empty = figures.steps_to_peak_figure([])
+    assert not empty.data and "No run to draw" in empty.layout.annotations[0].text
+    only_div = figures.steps_to_peak_figure([_Rec(0.1, 0.0, 900.0, 0.85)])     # lam = 0 only
+    assert not only_div.data and len(only_div.layout.annotations) == 1
+    assert not figures.steps_to_peak_figure(recs).layout.annotations
+    with pytest.raises(TypeError):
+        figures.steps_to_peak_figure("records")
 
 
 def test_mode_explorer_recomputes(monkeypatch):

@@ -186,8 +186,11 @@ def test_seed_difference_and_runs_peaking_at_the_end_of_their_budget():
     assert collapse.seed_difference([2, 3], [1, 1]).holds
     with pytest.raises(ValueError, match="b"):
         collapse.seed_difference([1.0, 2.0], [1.0])
+    # a seed without a value (NaN): no claim (holds false), the other seeds still counted
+    nan = collapse.seed_difference([np.nan, 3.0], [1.0, 1.0])
+    assert not nan.holds and nan.n_holds == 1 and np.isnan(nan.median) and np.isnan(nan.low)
     with pytest.raises(ValueError, match="a"):
-        collapse.seed_difference([np.nan], [1.0])
+        collapse.seed_difference([np.inf], [1.0])
     early = _peaking_at(1.0, 1e-3, 100, 0)                          # budget 390 steps
     late = _peaking_at(1.0, 1e-2, 380, 0)
     runs = collapse.diagnose([early, late])
