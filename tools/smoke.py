@@ -73,9 +73,14 @@ def run_one(chapter: str, tree: Path, env: dict, timeout: int) -> tuple[bool, fl
     log = tree.parent / "logs" / (Path(chapter).stem + ".txt")
     log.parent.mkdir(exist_ok=True)
     log.write_text(proc.stdout + "\n--- stderr ---\n" + proc.stderr)
-    errors = [line for line in proc.stdout.splitlines() if " ERROR]" in line]
-    why = errors[0] if errors else (proc.stderr.strip().splitlines() or [""])[-1]
-    return proc.returncode == 0, seconds, "" if proc.returncode == 0 else why[:300]
+    lines = proc.stdout.splitlines()
+    first = next((i for i, line in enumerate(lines) if " ERROR]" in line), None)
+    if first is None:
+        why = (proc.stderr.strip().splitlines() or [""])[-1]
+    else:     # the error and where in the cell it was raised (run_chapter's indented lines)
+        where = [ln.strip() for ln in lines[first + 1:first + 4] if ln.startswith("    ")]
+        why = " | ".join([lines[first]] + where[-1:])
+    return proc.returncode == 0, seconds, "" if proc.returncode == 0 else why[:400]
 
 
 def main(argv=None) -> int:
