@@ -331,7 +331,9 @@ def accuracy_verdict(at_fit, with_l2, n_test: int, *, resolvable: float = 3.0,
     verdict is ``"not at this scale"``. Otherwise it is ``"reproduced"`` when the spread with
     L2 is at most ``flatten`` (1/2) of the spread at fit of the seed means *and* of every seed
     with two or more values, ``"partly"`` when it is smaller than the seed means' spread but
-    not that much, and ``"contradicted"`` when it is not smaller.
+    not that much, and ``"contradicted"`` when it is not smaller. Fewer than two learning rates
+    with a value (at fit or with L2: no run fitted, say) is ``"not at this scale"`` with NaN
+    spreads.
     """
     fit, l2 = _seed_mean("at_fit", at_fit), _seed_mean("with_l2", with_l2)
     if fit.shape != l2.shape:
@@ -340,8 +342,11 @@ def accuracy_verdict(at_fit, with_l2, n_test: int, *, resolvable: float = 3.0,
     n = _checks.positive_int("n_test", n_test)
     resolvable = _checks.positive_float("resolvable", resolvable)
     flatten = _checks.real("flatten", flatten, minimum=0.0, maximum=1.0)
-    if np.isfinite(fit).sum() < 2 or np.isfinite(l2).sum() < 2:
-        raise _checks.bad_value("at_fit", "and with_l2 need at least two finite learning rates each")
+    if np.isfinite(fit).sum() < 2 or np.isfinite(l2).sum() < 2:    # nothing to compare over eta
+        return AccuracyVerdict("not at this scale", math.nan, math.nan, math.nan,
+                               f"fewer than two learning rates have an accuracy at fit "
+                               f"({int(np.isfinite(fit).sum())}) and with L2 "
+                               f"({int(np.isfinite(l2).sum())})", math.nan)
     p = float(np.nanmean(fit))
     se = math.sqrt(p * (1 - p) / n)
     s_fit, s_l2 = spread(fit), spread(l2)

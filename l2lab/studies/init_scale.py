@@ -42,6 +42,7 @@ from l2lab import _checks
 from l2lab import engine as _engine
 from l2lab.engine import models as _models
 from l2lab.engine import records as _records
+from l2lab.engine.presets import smoke_if_asked
 from l2lab.engine.tree import last_key
 
 __all__ = ["InitScaleRuns", "CURVES", "scale_kernels", "check_sigmas", "runs_id",
@@ -121,7 +122,10 @@ def _check_spec(spec: Any) -> _engine.TrainConfig:
 
 
 def runs_id(spec: _engine.SweepSpec, sigmas: Sequence[float]) -> str:
-    """Short content hash (12 hex digits) of ``(spec, sigmas)``, for a cache folder name."""
+    """Short content hash (12 hex digits) of ``(spec, sigmas)``, for a cache folder name (of the
+    spec that runs: a smoke run's, :func:`l2lab.engine.presets.smoke_if_asked`)."""
+    if isinstance(spec, _engine.SweepSpec):
+        spec = smoke_if_asked(spec)
     _check_spec(spec)
     s = check_sigmas(sigmas)
     text = json.dumps({"spec": _engine.spec_id(spec), "sigmas": s.tolist()}, sort_keys=True)
@@ -143,8 +147,12 @@ def run_init_scales(spec: _engine.SweepSpec, sigmas: Sequence[float], out_dir: A
     config_batching: as in :func:`l2lab.sweep.run_sweep` (speed only).
 
     All runs start from the same draw (the seed's init key) scaled by their ``sigma_w``
-    (:func:`scale_kernels`) and see the same minibatches. Returns :class:`InitScaleRuns`.
+    (:func:`scale_kernels`) and see the same minibatches. Returns :class:`InitScaleRuns`. A
+    smoke run (``L2LAB_SCALE=paper L2LAB_SMOKE=1``) trains ``smoke_spec(spec)``, as
+    :func:`l2lab.engine.run_sweep` does.
     """
+    if isinstance(spec, _engine.SweepSpec):
+        spec = smoke_if_asked(spec)
     cfg = _check_spec(spec)
     s = check_sigmas(sigmas)
     if (train_ds is None) != (test_ds is None):

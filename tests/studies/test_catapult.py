@@ -250,6 +250,11 @@ def test_accuracy_verdict_averages_seeds_and_skips_missing_points():
     assert m.flattest_seed == pytest.approx(0.015) and m.word == "partly"
     w = catapult.accuracy_verdict([0.7, np.nan, 0.9], [0.85, 0.85, 0.84], 1000)
     assert w.spread_at_fit == pytest.approx(0.2)
+    # fewer than two learning rates with a value (no run fitted): nothing to compare
+    for fit, l2 in (([np.nan, np.nan], [0.8, 0.9]), ([0.8, 0.9], [0.8, np.nan])):
+        none = catapult.accuracy_verdict(fit, l2, 100)
+        assert none.word == "not at this scale" and np.isnan(none.spread_at_fit)
+        assert "fewer than two learning rates" in none.reason
 
 
 def test_accuracy_verdict_rejects_bad_arguments():
@@ -258,7 +263,7 @@ def test_accuracy_verdict_rejects_bad_arguments():
     with pytest.raises(ValueError, match="at_fit"):
         catapult.accuracy_verdict([0.8, 1.2], [0.8, 0.9], 100)
     with pytest.raises(ValueError, match="at_fit"):
-        catapult.accuracy_verdict([0.8], [0.8], 100)
+        catapult.accuracy_verdict([0.8], [0.8], 100)         # one learning rate
     with pytest.raises(TypeError, match="at_fit"):
         catapult.accuracy_verdict(["a", "b"], [0.8, 0.9], 100)
     with pytest.raises(ValueError, match="n_test"):
