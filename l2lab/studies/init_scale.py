@@ -289,14 +289,15 @@ def window(runs: InitScaleRuns, name: str, start: float, stop: Optional[float] =
            stat: str = "median") -> np.ndarray:
     """float64 ``(S,)``: for each run, ``stat`` (``"median"``, ``"mean"`` or ``"max"``) of curve
     ``name`` (as in :func:`curves`) over the measured steps ``t`` with ``start <= t <= stop``
-    (``stop=None``: to the end). ValueError if no measured step lies in the window."""
+    (``stop=None``: to the end). NaN for every run if no measured step lies in the window (a
+    run too short for it)."""
     _checks.one_of("stat", stat, ("median", "mean", "max"))
     steps, v = curves(runs, name)
     start = _checks.nonneg_float("start", start)
     stop = float(steps[-1]) if stop is None else _checks.nonneg_float("stop", stop)
     sel = (steps >= start) & (steps <= stop)
     if not np.any(sel):
-        raise _checks.bad_value("start", f"and stop select no measured step in [{start:g}, {stop:g}]")
+        return np.full(v.shape[0], np.nan)
     return {"median": np.median, "mean": np.mean, "max": np.max}[stat](v[:, sel], axis=1)
 
 
@@ -350,11 +351,20 @@ class WashoutVerdict(NamedTuple):
 
 
 def _per_seed(name: str, value: Any) -> np.ndarray:
-    arr = _checks.real_array(name, value, nonneg=True)
+    """``value`` as float64 ``(seeds, S)``: non-negative, NaN allowed (no value)."""
+    raw = _checks.real_array(name, np.nan_to_num(_as_float(name, value), nan=0.0), nonneg=True)
+    arr = np.where(np.isnan(_as_float(name, value)), np.nan, raw)
     arr = arr[None] if arr.ndim == 1 else arr
     if arr.ndim != 2 or arr.shape[1] < 2:
         raise _checks.bad_value(name, f"must be (S,) or (seeds, S) with S >= 2 sigmas, got {arr.shape}")
     return arr
+
+
+def _as_float(name: str, value: Any) -> np.ndarray:
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise _checks.bad_type(name, f"must be an array of numbers, got {type(value).__name__}") from None
 
 
 def washout_verdict(early_accuracy: Any, late_accuracy: Any, late_norm: Any, n_test: int, *,
@@ -370,7 +380,8 @@ def washout_verdict(early_accuracy: Any, late_accuracy: Any, late_norm: Any, n_t
     early spread is at most 2 ``se`` (no early dependence to wash out); ``"contradicted"`` when
     the late spread is not below the early one; ``"reproduced"`` when it is at most half of it
     and the kernel norms have converged (late max/min below ``converged``, 1.5, in every seed);
-    ``"partly"`` otherwise.
+    ``"partly"`` otherwise; ``"not at this scale"`` with NaN spreads when a value is NaN (a
+    window with no measurement).
     """
     early, late = _per_seed("early_accuracy", early_accuracy), _per_seed("late_accuracy", late_accuracy)
     norm = _per_seed("late_norm", late_norm)
@@ -383,6 +394,9 @@ def washout_verdict(early_accuracy: Any, late_accuracy: Any, late_norm: Any, n_t
         raise _checks.bad_value("late_norm", "norms must be > 0")
     n = _checks.positive_int("n_test", n_test)
     converged = _checks.real("converged", converged, minimum=1.0)
+    if np.any(np.isnan(early)) or np.any(np.isnan(late)) or np.any(np.isnan(norm)):
+        return WashoutVerdict("not at this scale", math.nan, math.nan, math.nan, math.nan,
+                              "no measurement in the early or the late window (runs too short)")
     p = float(early.mean())
     se = math.sqrt(p * (1 - p) / n)
     s_early = float(np.ptp(early, axis=1).mean())

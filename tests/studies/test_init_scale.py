@@ -185,8 +185,7 @@ def test_argument_checks(toy_runs):
         I.curves(runs, "accuracy")
     with pytest.raises(ValueError, match="kind"):
         I.spread(runs, "param_norm", "max")
-    with pytest.raises(ValueError, match="start"):
-        I.window(runs, "param_norm", 50.0)
+    assert np.all(np.isnan(I.window(runs, "param_norm", 50.0)))     # no step in the window
     with pytest.raises(ValueError, match="stat"):
         I.window(runs, "param_norm", 0.0, stat="min")
     with pytest.raises(TypeError, match="t_eta_lam"):
@@ -224,6 +223,9 @@ def test_washout_verdict_follows_its_criterion():
     assert I.washout_verdict([0.5, 0.52, 0.53], [0.8] * 3, [4.0] * 3, n).word == "not at this scale"
     assert I.washout_verdict([0.5, 0.52, 0.53], [0.8] * 3, [4.0] * 3,
                                       10 * n).word == "reproduced"
+    # a window without a measurement (NaN, runs too short): no verdict but "not at this scale"
+    short = I.washout_verdict(early, [[np.nan] * 3, [0.8] * 3], norms, n)
+    assert short.word == "not at this scale" and np.isnan(short.late) and "too short" in short.reason
 
 
 def test_washout_verdict_rejects_bad_arguments():
