@@ -10,8 +10,9 @@ How a sweep runs
    the manifest.
 2. Configurations are grouped by budget: budgets in the same power-of-``bucket`` bin form one
    group (``bucket=1``: equal budgets only), at most ``max_group_size`` per group (rounded up
-   to a multiple of the device count), shortest first. Each group trains as ONE program: the configuration axis is sharded over all devices
-   (``shard_map`` over a 1-D ``Mesh``; the group is padded to a multiple of the device count)
+   to a multiple of the device count), shortest first. Each group trains as ONE program: the
+   configuration axis is sharded over all devices (``shard_map`` over a 1-D ``Mesh``; the group
+   is padded to a multiple of the device count)
    and each device runs :meth:`l2lab.train.Engine.run` on its share, ``vmap``-ed or, for conv
    nets on CPU, ``lax.map``-ed (see ``config_batching`` in :func:`run_sweep`). A configuration stops
    updating at its own budget (masked), so a group costs at most ``bucket`` x its useful work.
