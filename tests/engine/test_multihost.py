@@ -288,3 +288,16 @@ def test_cli_joins_the_processes_before_anything_else(argv, expected, monkeypatc
     with pytest.raises(SystemExit, match=r"could not start the processes \(RuntimeError: no coordinator\)"):
         cli.main(argv + ["--out", "/nonexistent/never-written"])
     assert calls == [expected]
+
+
+def test_cli_follower_says_why_it_stops_when_the_leader_failed(tmp_path, monkeypatch, capsys):
+    """A follower whose leader failed on the folder (LeaderFailed) exits 1 with one line naming
+    the leader's error, not a traceback."""
+    def leader_failed(*args, **kw):
+        raise distributed.LeaderFailed("process 0 failed: OSError: [Errno 28] No space left on device")
+
+    monkeypatch.setattr(cli, "run_sweep", leader_failed)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["--arch", "fc", "--scale", "tiny", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert e.value.code == 1 and err[-1] == "error: process 0 failed: OSError: [Errno 28] No space left on device"
