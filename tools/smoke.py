@@ -25,13 +25,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The CI subset, with tests/book/test_smoke_paper_path.py: every code path of the paper scale.
-# FC (3x2048 on MNIST-5k, full batch) through a whole chapter, experiments/01; the theory chapters'
-# kernels and trained wide nets, theory/01. The conv nets on CIFAR-10 (CNN-300 with and without
-# BN, WRN-28-10 with augmentation and momentum) go through run_sweep, the announcement and the
-# figures in that test: their chapters' analysis cells need runs that train, which a smoke run's
-# few steps do not give (`make smoke` runs them and lists what fails).
-CI_CHAPTERS = ("book/experiments/01_fc_mnist.md", "book/theory/01_kernel_decay.md")
+# The CI subset, with tests/book/test_smoke_paper_path.py: every code path of the paper scale
+# but the longest chapters'. FC (3x2048 on MNIST-5k) through a whole chapter and the fit-time
+# analysis; the theory kernels and trained wide nets; CNN-300 with and without BN on CIFAR-10
+# through the CNN chapter's analysis; the tracked runs of CNN-300 + BN (batch norm, early weight
+# decay) and Adam/AdamW grids; the MSE loss; the narrow FC; WRN-28-10 with momentum, augmentation
+# and the paper's schedule (init scale). `make smoke` adds the applications (c measurement,
+# tuning and AutoL2 on WRN-28-10), the WRN chapter and theory 02-05.
+CI_CHAPTERS = ("book/experiments/01_fc_mnist.md", "book/experiments/04_fit_time.md",
+               "book/theory/01_kernel_decay.md", "book/experiments/02_cnn.md",
+               "book/related/01_batch_norm.md", "book/related/02_decoupled_weight_decay.md",
+               "book/related/03_mse_catapult.md", "book/related/04_narrow_fc.md",
+               "book/related/05_init_scale.md")
 SYNTHETIC_CIFAR = {"n_train": 200, "n_test": 100, "seed": 0}
 
 
