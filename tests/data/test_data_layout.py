@@ -11,7 +11,7 @@ import l2lab.data
 DATA_DIR = pathlib.Path(l2lab.data.__file__).parent
 
 # Names of l2lab.data used by the engine, the bench modules, the book and the tests.
-USED = ("Dataset", "ChecksumError", "DATASET_NAMES", "FASHION_MNIST_DEBIAN_DIR", "OFFLINE_DEFAULT",
+USED = ("Dataset", "ChecksumError", "DATASET_NAMES", "DATASET_TITLES", "FASHION_MNIST_DEBIAN_DIR", "OFFLINE_DEFAULT",
         "default_data_dir", "mnist5k", "load_idx", "load_mnist", "load_fashion_mnist",
         "load_cifar10", "load_dataset", "download_dataset", "train_test_split", "paper_split",
         "pad_to", "downsample", "flatten", "standardize", "one_hot", "even_odd_labels",
@@ -23,6 +23,7 @@ def test_exports_every_used_name():
     for name in l2lab.data.__all__:
         assert getattr(l2lab.data, name) is not None, name
     assert l2lab.data.augment.__module__ == "l2lab.data.augmentation"
+    assert set(l2lab.data.DATASET_TITLES) == set(l2lab.data.DATASET_NAMES)
 
 
 def test_import_does_not_import_jax():
