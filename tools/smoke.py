@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # analysis; the theory kernels and trained wide nets; CNN-300 with and without BN on CIFAR-10
 # through the CNN chapter's analysis; the tracked runs of CNN-300 + BN (batch norm, early weight
 # decay) and Adam/AdamW grids; the MSE loss; the narrow FC; WRN-28-10 with momentum, augmentation
-# and the paper's schedule (init scale). `make smoke` adds the applications (c measurement,
-# tuning and AutoL2 on WRN-28-10), the WRN chapter and theory 02-05.
+# and the paper's schedule (init scale). The applications' paper path (c measurement, tuning with
+# and without the schedule, predicted runs, AutoL2) runs in that test on the paper's FC; `make
+# smoke` adds their chapters on WRN-28-10, the WRN chapter and theory 02-05.
 CI_CHAPTERS = ("book/experiments/01_fc_mnist.md", "book/experiments/04_fit_time.md",
                "book/theory/01_kernel_decay.md", "book/experiments/02_cnn.md",
                "book/related/01_batch_norm.md", "book/related/02_decoupled_weight_decay.md",

@@ -2,8 +2,8 @@
 architecture (CNN-300 with and without BN, WRN-28-10 with augmentation and momentum) on CIFAR-10
 in its own python format (a small synthetic copy read by the real loader), through
 ``run_sweep`` at ``L2LAB_SCALE=paper L2LAB_SMOKE=1``, announced before it trains, into records
-whose figures draw. The FC paper path and the theory kernels run as chapters (``make smoke
-SMOKE_ARGS=--ci``, tools/smoke.py)."""
+whose figures draw; and the applications' paper path on the paper's FC. The chapters run in ``make smoke``
+(CI: the subset ``SMOKE_ARGS=--ci``, tools/smoke.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -37,3 +37,29 @@ def test_paper_path_trains_announces_and_draws(arch, tmp_path, monkeypatch, caps
         assert r.provenance["num_processes"] == 1
     assert figs.steps_to_peak_figure(records).data
     assert figs.training_curves_figure(records, eta=records[0].config.eta).data
+
+
+def test_applications_paper_path(tmp_path, monkeypatch):
+    """The applications chapters' paper path in CI (their chapters, on WRN-28-10, run in
+    ``make smoke``): c measured on a paper spec, the tuning sweep (constant and the paper's
+    schedule), the predicted runs and AutoL2, shrunk to smoke runs, compared and judged."""
+    from l2lab.applications import predict, tuning
+
+    monkeypatch.setenv("L2LAB_SCALE", "paper")
+    monkeypatch.setenv("L2LAB_SMOKE", "1")
+    spec = engine.preset("fc", "paper")._replace(etas=(0.15,), lams=(1e-4, 1e-3, 0.01))
+    assert spec.model_kwargs["widths"] == (2048, 2048, 2048)
+    m = predict.measure_c_spec(spec, progress=False)
+    assert m.steps_run <= engine.presets.SMOKE["max_steps"]
+    c = m.c if np.isfinite(m.c) and m.c > 0 else 1.0        # 16 steps may show no peak
+    for sched in ("constant", "paper"):
+        s = spec._replace(schedule=sched)
+        rows = tuning.compare(tuning.tuning_sweep(s, (1, 2), tmp_path),
+                              tuning.predicted_runs(s, c, (1, 2), tmp_path))
+        assert [r.budget for r in rows] == [1, 2]
+        assert tuning.prediction_verdict(rows).word in ("reproduced", "partly", "not at this scale",
+                                                         "contradicted")
+    const = tuning.tuning_sweep(spec, (2,), tmp_path)[2]
+    auto = tuning.autol2_runs(spec, (0.01,), 2, tmp_path)
+    assert len(auto) == 1 and auto[0].config.steps == 2
+    assert np.isfinite(tuning.compare_autol2(const, auto[0]).best_accuracy)
