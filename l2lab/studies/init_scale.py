@@ -107,10 +107,13 @@ def check_sigmas(sigmas: Any) -> np.ndarray:
     return np.asarray(vals, np.float64)
 
 
-def _check_spec(spec: Any) -> _engine.TrainConfig:
-    """The one configuration of ``spec`` (one eta, one lam, one seed; no ``sigma_w``)."""
+def _check_spec(spec: Any) -> Tuple[_engine.SweepSpec, _engine.TrainConfig]:
+    """``(the spec that runs, its one configuration)``: ``spec`` shrunk for a smoke run
+    (:func:`l2lab.engine.presets.smoke_if_asked`, as :func:`l2lab.engine.run_sweep` does), with
+    one eta, one lam, one seed and no ``sigma_w``."""
     if not isinstance(spec, _engine.SweepSpec):
         raise _checks.bad_type("spec", f"must be an l2lab.sweep.SweepSpec, got {type(spec).__name__}")
+    spec = smoke_if_asked(spec)
     for name in ("etas", "lams", "seeds"):
         if len(getattr(spec, name)) != 1:
             raise _checks.bad_value("spec", f"must have exactly one value in {name}, got "
@@ -118,15 +121,13 @@ def _check_spec(spec: Any) -> _engine.TrainConfig:
     if "sigma_w" in spec.model_kwargs:
         raise _checks.bad_value("spec", "model_kwargs must not set sigma_w (the sigmas argument does)")
     configs, _ = _engine.expand(spec)
-    return configs[0]
+    return spec, configs[0]
 
 
 def runs_id(spec: _engine.SweepSpec, sigmas: Sequence[float]) -> str:
     """Short content hash (12 hex digits) of ``(spec, sigmas)``, for a cache folder name (of the
     spec that runs: a smoke run's, :func:`l2lab.engine.presets.smoke_if_asked`)."""
-    if isinstance(spec, _engine.SweepSpec):
-        spec = smoke_if_asked(spec)
-    _check_spec(spec)
+    spec, _ = _check_spec(spec)
     s = check_sigmas(sigmas)
     text = json.dumps({"spec": _engine.spec_id(spec), "sigmas": s.tolist()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
@@ -151,9 +152,7 @@ def run_init_scales(spec: _engine.SweepSpec, sigmas: Sequence[float], out_dir: A
     smoke run (``L2LAB_SCALE=paper L2LAB_SMOKE=1``) trains ``smoke_spec(spec)``, as
     :func:`l2lab.engine.run_sweep` does.
     """
-    if isinstance(spec, _engine.SweepSpec):
-        spec = smoke_if_asked(spec)
-    cfg = _check_spec(spec)
+    spec, cfg = _check_spec(spec)
     s = check_sigmas(sigmas)
     if (train_ds is None) != (test_ds is None):
         raise ValueError("train_ds and test_ds must be given together")
@@ -351,9 +350,9 @@ class WashoutVerdict(NamedTuple):
 
 
 def _per_seed(name: str, value: Any) -> np.ndarray:
-    """``value`` as float64 ``(seeds, S)``: non-negative, NaN allowed (no value)."""
-    raw = _checks.real_array(name, np.nan_to_num(_as_float(name, value), nan=0.0), nonneg=True)
-    arr = np.where(np.isnan(_as_float(name, value)), np.nan, raw)
+    """``value`` as float64 ``(seeds, S)``: non-negative and finite, NaN allowed (no value)."""
+    arr = _as_float(name, value)
+    _checks.real_array(name, np.where(np.isnan(arr), 0.0, arr), nonneg=True)   # NaN aside
     arr = arr[None] if arr.ndim == 1 else arr
     if arr.ndim != 2 or arr.shape[1] < 2:
         raise _checks.bad_value(name, f"must be (S,) or (seeds, S) with S >= 2 sigmas, got {arr.shape}")
